@@ -1,0 +1,137 @@
+"""Skimmed events -> one h5 dataset of per-jet features with labels, weights and a fixed split.
+
+Layout of the h5 file (plain arrays, one row per jet; open it with h5py):
+  features (n, d) float32 raw feature values, attrs["names"]
+  weight           cross-section weight per jet in pb (xsec * genWeight / sum of genWeight generated)
+  label            0 background, 1 signal;  sample_id -> attrs["samples"] (names)
+  signal_mmed, signal_rinv   signal parameters (-1 for backgrounds)
+  event, jet_index           event number and rank of the jet among the selected jets
+  split            0 train, 1 validation, 2 test (whole events stay together)
+  event_mjj, event_mt, event_met   event variables for mass-sculpting studies
+and the scaler (kind, offset, scale; fitted on training background jets) as root attributes.
+"""
+from __future__ import annotations
+
+import os
+
+import awkward as ak
+import h5py
+import numpy as np
+
+from analysis.features import compute_features
+from analysis.io.nanoaod import as_numpy, jet_constituents
+from analysis.selection.cuts import object_masks
+from analysis.selection.variables import dijet_system
+
+SPLITS = ("train", "val", "test")
+
+
+def jet_table(events: ak.Array, selection: dict, feature_names: list[str], jets_per_event: int) -> dict:
+    """Features of the leading selected AK8 jets of every (already skimmed) event."""
+    cons = jet_constituents(events)
+    mask = object_masks(events, selection.get("objects")).get("FatJet", ak.ones_like(events.FatJet.pt, dtype=bool))
+    jets = events.FatJet[mask][:, :jets_per_event]
+    cons = cons[mask][:, :jets_per_event]
+    n_per_event = ak.to_numpy(ak.num(jets))
+    flat_jets, flat_cons = ak.flatten(jets), ak.flatten(cons, axis=1)
+    feats = compute_features(flat_jets, flat_cons, feature_names)
+    dijet = dijet_system(ak.with_field(events, events.FatJet[mask], "FatJet"))
+    rep = lambda x: np.repeat(np.asarray(x), n_per_event)  # noqa: E731 - event value per jet
+    return {
+        "features": np.stack([feats[n] for n in feature_names], axis=1) if feature_names else np.zeros((len(flat_jets), 0)),
+        "genweight": rep(as_numpy(events.genWeight)),
+        "event": rep(ak.to_numpy(events.event).astype(np.uint64)),
+        "jet_index": as_numpy(ak.flatten(ak.local_index(jets, axis=1)), np.int32),
+        "event_mjj": rep(dijet["mjj"]),
+        "event_mt": rep(dijet["mt"]),
+        "event_met": rep(as_numpy(events.MET.pt)),
+    }
+
+
+def concat_tables(tables: list[dict]) -> dict:
+    return {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
+
+
+def assign_split(event: np.ndarray, fractions: list[float], seed: int) -> np.ndarray:
+    """0/1/2 per row, the same for all jets of one event, reproducible from (seed, event number)."""
+    uniq, inv = np.unique(event, return_inverse=True)
+    u = np.random.default_rng(seed).random(len(uniq))
+    # the draw belongs to the event number, not to its position: sort order is fixed by np.unique
+    edges = np.cumsum(fractions)[:-1]
+    return np.searchsorted(edges, u, side="right").astype(np.int8)[inv]
+
+
+def fit_scaler(x: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, scale) with x_scaled = (x - offset) / scale; a constant feature gets scale 1."""
+    if kind == "standard":
+        off, scale = x.mean(axis=0), x.std(axis=0)
+    elif kind == "minmax":
+        off, scale = x.min(axis=0), x.max(axis=0) - x.min(axis=0)
+    else:
+        raise ValueError(f"dataset.scaler: unknown kind '{kind}' (use 'standard' or 'minmax')")
+    return off, np.where(scale > 0, scale, 1.0)
+
+
+def build_dataset(samples: list[dict], feature_names: list[str], split: list[float], seed: int,
+                  scaler: str, path: str) -> dict:
+    """Combine per-sample jet tables into the h5 file at ``path``; returns a summary per sample.
+
+    ``samples``: [{name, label (0/1), table (from jet_table, concatenated over files), xsec_pb,
+    sum_genweight (all generated events), params {m_med, r_inv}}]. Jets with a non-finite feature are
+    dropped here and counted per sample, so nothing non-finite reaches training.
+    """
+    cols: dict[str, list] = {k: [] for k in ("features", "weight", "label", "sample_id", "signal_mmed",
+                                             "signal_rinv", "event", "jet_index", "split",
+                                             "event_mjj", "event_mt", "event_met")}
+    summary = {}
+    for sid, s in enumerate(samples):
+        t = s["table"]
+        finite = np.isfinite(t["features"]).all(axis=1)
+        n = int(finite.sum())
+        if s["sum_genweight"] <= 0:
+            raise ValueError(f"sample {s['name']}: sum of generator weights is {s['sum_genweight']}, cannot normalise")
+        params = s.get("params") or {}
+        sp = assign_split(t["event"], split, seed + sid)
+        cols["features"].append(t["features"][finite].astype(np.float32))
+        cols["weight"].append(s["xsec_pb"] * t["genweight"][finite] / s["sum_genweight"])
+        cols["label"].append(np.full(n, s["label"], np.int8))
+        cols["sample_id"].append(np.full(n, sid, np.int16))
+        cols["signal_mmed"].append(np.full(n, params.get("m_med", -1), np.float32))
+        cols["signal_rinv"].append(np.full(n, params.get("r_inv", -1), np.float32))
+        cols["split"].append(sp[finite])
+        for k in ("event", "jet_index", "event_mjj", "event_mt", "event_met"):
+            cols[k].append(t[k][finite])
+        summary[s["name"]] = {"jets": n, "nonfinite_dropped": int((~finite).sum()),
+                              **{f"jets_{name}": int((sp[finite] == i).sum()) for i, name in enumerate(SPLITS)}}
+    data = {k: np.concatenate(v) for k, v in cols.items()}
+    train_bkg = (data["split"] == 0) & (data["label"] == 0)
+    if not train_bkg.any():
+        raise ValueError("no background jets in the training split: check the samples and the selection")
+    offset, scale = fit_scaler(data["features"][train_bkg].astype(np.float64), scaler)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with h5py.File(path, "w", track_order=True) as f:
+        for k, v in data.items():
+            f.create_dataset(k, data=v)
+        f["features"].attrs["names"] = np.array(feature_names, dtype="S")
+        f["sample_id"].attrs["samples"] = np.array([s["name"] for s in samples], dtype="S")
+        f.attrs["scaler"] = scaler
+        f.attrs["scaler_offset"] = offset
+        f.attrs["scaler_scale"] = scale
+    return summary
+
+
+def load_dataset(path: str) -> dict:
+    """The h5 dataset as numpy arrays plus names and scaler."""
+    with h5py.File(path, "r") as f:
+        out = {k: f[k][()] for k in f.keys()}
+        out["feature_names"] = [x.decode() for x in f["features"].attrs["names"]]
+        out["sample_names"] = [x.decode() for x in f["sample_id"].attrs["samples"]]
+        out["scaler_offset"] = f.attrs["scaler_offset"]
+        out["scaler_scale"] = f.attrs["scaler_scale"]
+    return out
+
+
+def scaled(data: dict, mask: np.ndarray | None = None) -> np.ndarray:
+    """Scaled float32 features (rows selected by ``mask``)."""
+    x = data["features"] if mask is None else data["features"][mask]
+    return ((x - data["scaler_offset"]) / data["scaler_scale"]).astype(np.float32)

@@ -1,0 +1,114 @@
+"""NanoAOD-like ROOT files <-> one awkward event record.
+
+The event record is an awkward Array with one field per collection (``FatJet``, ``Jet``,
+``PFCands``, ... as jagged records) and one per scalar branch group (``MET`` as a record of
+``pt, phi``; ``genWeight``, ``event``, ... as plain numbers). Reading groups branches by their
+``<Collection>_`` prefix and the ``n<Collection>`` counter, the convention NanoAOD uses, so files
+from CMS, from the generator here, and skims of either read the same way.
+"""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+
+import awkward as ak
+import numpy as np
+import uproot
+
+TREE = "Events"
+
+
+class InputError(ValueError):
+    """An input file that cannot be used; the message names the file and the reason."""
+
+
+def _open_tree(path: str):
+    try:
+        f = uproot.open(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except Exception as e:  # uproot raises many kinds for corrupt/truncated files
+        raise InputError(f"{path}: not a readable ROOT file ({type(e).__name__}: {e})") from None
+    if TREE not in f:
+        f.close()
+        raise InputError(f"{path}: no '{TREE}' tree (keys: {', '.join(f.keys()) or 'none'})")
+    return f, f[TREE]
+
+
+def read_events(path: str, collections: list[str] | None = None) -> ak.Array:
+    """Read a NanoAOD-like file into one event record.
+
+    ``collections`` restricts what is read (collection or scalar-group names, e.g. ``["FatJet",
+    "PFCands", "MET", "genWeight"]``); a requested one that is missing raises InputError.
+    """
+    f, tree = _open_tree(path)
+    with f:
+        names = list(tree.keys())
+        groups: dict[str, list[str]] = defaultdict(list)
+        for b in names:
+            if b.startswith("n") and b[1:] in {x.split("_", 1)[0] for x in names if "_" in x}:
+                continue  # counter branch, implied by the jagged arrays
+            groups[b.split("_", 1)[0] if "_" in b else b].append(b)
+        wanted = list(groups) if collections is None else collections
+        missing = [c for c in wanted if c not in groups]
+        if missing:
+            raise InputError(f"{path}: tree '{TREE}' has no branches for {', '.join(missing)} "
+                             f"(found groups: {', '.join(sorted(groups))})")
+        branches = [b for c in wanted for b in groups[c]]
+        try:
+            arrays = tree.arrays(branches, how=dict)
+        except Exception as e:
+            raise InputError(f"{path}: cannot read branches ({type(e).__name__}: {e})") from None
+    fields = {}
+    for c in wanted:
+        members = groups[c]
+        if members == [c]:
+            fields[c] = arrays[c]
+        else:
+            fields[c] = ak.zip({b.split("_", 1)[1]: arrays[b] for b in members})
+    return ak.Array(fields)
+
+
+def write_events(path: str, events: ak.Array) -> None:
+    """Write an event record as a NanoAOD-like tree (``n<Coll>`` counters + ``<Coll>_<field>``).
+
+    Writes to ``path`` directly; callers make it atomic (tasks write to a temporary name and move).
+    """
+    flat = {}
+    for name in events.fields:
+        col = events[name]
+        if col.fields and col.ndim > 1:  # jagged collection -> n<name> + <name>_<field>
+            flat[name] = ak.zip({f: col[f] for f in col.fields})
+        elif col.fields:  # one record per event (MET) -> <name>_<field>
+            flat.update({f"{name}_{f}": ak.to_numpy(col[f]) for f in col.fields})
+        else:
+            flat[name] = ak.to_numpy(col)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with uproot.recreate(path) as f:
+        f[TREE] = flat
+
+
+def jet_constituents(events: ak.Array, jets: str = "FatJet", cands: str = "PFCands",
+                     index: str = "fatJetIdx") -> ak.Array:
+    """Constituents grouped per jet: [event][jet][constituent], from the candidates' jet index.
+
+    Works whether or not the candidates are stored grouped by jet (PFNano does not promise it):
+    candidates are sorted by jet index (stable) and cut into runs whose lengths are counted per jet.
+    Candidates with index < 0 or beyond the event's jets are dropped.
+    """
+    n_jets = ak.num(events[jets])
+    c = events[cands]
+    idx = c[index]
+    keep = (idx >= 0) & (idx < n_jets)
+    c, idx = c[keep], idx[keep]
+    order = ak.argsort(idx, axis=1, stable=True)
+    c, idx = c[order], idx[order]
+    offsets = np.concatenate([[0], np.cumsum(ak.to_numpy(n_jets))[:-1]])
+    global_idx = ak.to_numpy(ak.flatten(idx + offsets))
+    counts = np.bincount(global_idx, minlength=int(ak.sum(n_jets))).astype(np.int64)
+    per_jet = ak.unflatten(ak.flatten(c), counts)
+    return ak.unflatten(per_jet, n_jets)
+
+
+def as_numpy(x: ak.Array, dtype=np.float64) -> np.ndarray:
+    return np.asarray(ak.to_numpy(x), dtype=dtype)

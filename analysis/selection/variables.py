@@ -1,0 +1,77 @@
+"""Event variables that selections cut on, computed columnar from the (object-selected) event record.
+
+Each variable is a function ``events -> numpy array (one value per event)``; events lacking the
+objects a variable needs get NaN, which fails every ``min``/``max`` cut.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import awkward as ak
+import numpy as np
+
+
+def _leading_pair(events: ak.Array, coll: str = "FatJet") -> tuple[ak.Array, ak.Array]:
+    """The two leading objects, padded with None where an event has fewer."""
+    j = ak.pad_none(events[coll], 2, axis=1, clip=True)
+    return j[:, 0], j[:, 1]
+
+
+def _np(x: ak.Array) -> np.ndarray:
+    return np.asarray(ak.to_numpy(ak.fill_none(x, np.nan)), dtype=np.float64)
+
+
+def _p4(j: ak.Array) -> tuple[ak.Array, ak.Array, ak.Array, ak.Array]:
+    px, py = j.pt * np.cos(j.phi), j.pt * np.sin(j.phi)
+    pz = j.pt * np.sinh(j.eta)
+    e = np.sqrt(px**2 + py**2 + pz**2 + j.mass**2)
+    return px, py, pz, e
+
+
+def delta_phi(a, b):
+    """phi_a - phi_b wrapped into [-pi, pi)."""
+    return (a - b + np.pi) % (2 * np.pi) - np.pi
+
+
+def dijet_system(events: ak.Array) -> dict[str, np.ndarray]:
+    """mjj, pT of the pair and the transverse mass of (dijet + MET), as in the s-channel SVJ search."""
+    j1, j2 = _leading_pair(events)
+    a, b = _p4(j1), _p4(j2)
+    px, py, pz, e = (x + y for x, y in zip(a, b))
+    mjj2 = e**2 - px**2 - py**2 - pz**2
+    mjj = np.sqrt(np.maximum(_np(mjj2), 0.0))
+    ptjj = _np(np.hypot(px, py))
+    met, metphi = _np(events.MET.pt), _np(events.MET.phi)
+    mex, mey = met * np.cos(metphi), met * np.sin(metphi)
+    etjj = np.sqrt(mjj**2 + ptjj**2)
+    mt2 = (etjj + met) ** 2 - ((_np(px) + mex) ** 2 + (_np(py) + mey) ** 2)
+    return {"mjj": mjj, "pt_jj": ptjj, "mt": np.sqrt(np.maximum(mt2, 0.0))}
+
+
+def _abs_deta_jj(events):
+    j1, j2 = _leading_pair(events)
+    return np.abs(_np(j1.eta - j2.eta))
+
+
+def _dphi_min(events):
+    j1, j2 = _leading_pair(events)
+    phi = _np(events.MET.phi)
+    return np.fmin(np.abs(delta_phi(_np(j1.phi), phi)), np.abs(delta_phi(_np(j2.phi), phi)))
+
+
+def _ht(events):
+    coll = "Jet" if "Jet" in events.fields else "FatJet"
+    return _np(ak.sum(events[coll].pt, axis=1))
+
+
+VARIABLES: dict[str, Callable[[ak.Array], np.ndarray]] = {
+    "n_fatjet": lambda ev: _np(ak.num(ev.FatJet)),
+    "n_jet": lambda ev: _np(ak.num(ev.Jet)),
+    "met": lambda ev: _np(ev.MET.pt),
+    "ht": _ht,
+    "abs_deta_jj": _abs_deta_jj,
+    "dphi_min_met": _dphi_min,
+    "mjj": lambda ev: dijet_system(ev)["mjj"],
+    "mt": lambda ev: dijet_system(ev)["mt"],
+    "met_over_mt": lambda ev: _np(ev.MET.pt) / dijet_system(ev)["mt"],
+}

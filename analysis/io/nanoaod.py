@@ -84,8 +84,12 @@ def write_events(path: str, events: ak.Array) -> None:
         else:
             flat[name] = ak.to_numpy(col)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    types = {k: v.type.content if isinstance(v, ak.Array) else v.dtype for k, v in flat.items()}
     with uproot.recreate(path) as f:
-        f[TREE] = flat
+        # mktree + extend writes the NanoAOD naming (nFatJet, FatJet_pt); plain assignment may not
+        f.mktree(TREE, types)
+        if len(events):
+            f[TREE].extend(flat)
 
 
 def jet_constituents(events: ak.Array, jets: str = "FatJet", cands: str = "PFCands",

@@ -1,0 +1,184 @@
+"""Vectorised per-jet substructure observables from jet constituents.
+
+Constituents arrive flattened over jets (1D numpy arrays) with ``jet_index`` giving each one's jet, so
+per-jet sums are single ``np.bincount`` calls; quadratic/cubic observables use padded (J, N) arrays.
+
+Angles: N-subjettiness, ECFs and EFPs use rapidity-azimuth distances (as fastjet-contrib and energyflow
+do); girth and the axes use pseudorapidity and the jet axis from the jet record (CMS quark/gluon
+definitions). Every azimuthal difference is wrapped into [-pi, pi].
+
+Undefined values are NaN, and only those: see ``registry.compute_features`` for the list.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import awkward as ak
+import fastjet
+import numpy as np
+
+from .efp import GraphEvaluator
+
+# Nsubjettiness' ExclusiveJetAxes recluster with R = JetDefinition::max_allowable_R, so no particle is
+# merged with the beam and all of them end up in the N exclusive axes.
+_KT_AXES_R = 1000.0
+
+
+def delta_phi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a - b wrapped into [-pi, pi] (rint instead of %: 3x faster on large arrays)."""
+    difference = np.asarray(a) - np.asarray(b)
+    return difference - 2.0 * np.pi * np.rint(difference / (2.0 * np.pi))
+
+
+def rapidity(pt: np.ndarray, eta: np.ndarray, mass: np.ndarray) -> np.ndarray:
+    """Rapidity from (pt, eta, m): y = asinh(pz / mT), equal to eta for massless particles."""
+    return np.arcsinh(pt * np.sinh(eta) / np.sqrt(pt**2 + mass**2))
+
+
+def per_jet_sum(values: np.ndarray, jet_index: np.ndarray, n_jets: int) -> np.ndarray:
+    """Sum of per-constituent values within each jet (0 for jets without constituents)."""
+    return np.bincount(jet_index, weights=values, minlength=n_jets)
+
+
+def safe_ratio(numerator: np.ndarray, denominator: np.ndarray, fill: float) -> np.ndarray:
+    """numerator / denominator, with ``fill`` where the denominator is 0 (no division warnings)."""
+    out = np.full(np.shape(numerator), fill, dtype=np.float64)
+    np.divide(numerator, denominator, out=out, where=denominator != 0)
+    return out
+
+
+def ptd(pt: np.ndarray, jet_index: np.ndarray, n_jets: int) -> np.ndarray:
+    """p_T^D = sqrt(sum pT^2) / sum pT: 1 for one constituent, ~1/sqrt(n) for n equal ones."""
+    return safe_ratio(np.sqrt(per_jet_sum(pt**2, jet_index, n_jets)), per_jet_sum(pt, jet_index, n_jets), np.nan)
+
+
+def pt_fraction(pt: np.ndarray, selected: np.ndarray, jet_index: np.ndarray, n_jets: int) -> np.ndarray:
+    """Share of the jet's constituent pT carried by the ``selected`` constituents."""
+    return safe_ratio(per_jet_sum(np.where(selected, pt, 0.0), jet_index, n_jets),
+                       per_jet_sum(pt, jet_index, n_jets), np.nan)
+
+
+def girth(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, jet_index: np.ndarray,
+          jet_pt: np.ndarray, jet_eta: np.ndarray, jet_phi: np.ndarray) -> np.ndarray:
+    """Girth g = sum pT_i dR(i, jet axis) / pT_jet (CMS linear radial moment)."""
+    dr = np.hypot(eta - jet_eta[jet_index], delta_phi(phi, jet_phi[jet_index]))
+    return safe_ratio(per_jet_sum(pt * dr, jet_index, len(jet_pt)), jet_pt, np.nan)
+
+
+def axis_lengths(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, jet_index: np.ndarray,
+                 jet_eta: np.ndarray, jet_phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Major and minor axes: sqrt of the eigenvalues of the pT^2-weighted (eta, phi) covariance.
+
+    Central moments about the weighted centroid, relative to the jet axis so the azimuth never wraps
+    (CMS QGTagger definition). 0 for one constituent; NaN only for a jet without constituents.
+    """
+    n_jets = len(jet_eta)
+    weight = pt**2
+    deta = eta - jet_eta[jet_index]
+    dphi = delta_phi(phi, jet_phi[jet_index])
+    sum_w = per_jet_sum(weight, jet_index, n_jets)
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        return safe_ratio(per_jet_sum(weight * values, jet_index, n_jets), sum_w, np.nan)
+
+    mean_eta, mean_phi = mean(deta), mean(dphi)
+    var_eta = mean(deta**2) - mean_eta**2
+    var_phi = mean(dphi**2) - mean_phi**2
+    cov = mean(deta * dphi) - mean_eta * mean_phi
+    half_trace = 0.5 * (var_eta + var_phi)
+    root = np.sqrt(0.25 * (var_eta - var_phi) ** 2 + cov**2)
+    # rounding can push a vanishing eigenvalue slightly below 0
+    return np.sqrt(np.maximum(half_trace + root, 0.0)), np.sqrt(np.maximum(half_trace - root, 0.0))
+
+
+def nsubjettiness(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, mass: np.ndarray,
+                  counts: np.ndarray, n_max: int, R0: float) -> np.ndarray:
+    """tau_1..tau_{n_max} per jet, shape (J, n_max): beta = 1, normalised by sum pT * R0.
+
+    Axes: exclusive kT jets of each jet's constituents, every jet reclustered as its own pseudo-event in
+    one vectorised fastjet.ClusterSequence. tau_N = 0 for jets with at most N constituents.
+    """
+    if n_max < 1:
+        raise ValueError(f"n_max: need at least one axis, got {n_max}")
+    n_jets = len(counts)
+    jet_index = np.repeat(np.arange(n_jets), counts)
+    p_z = pt * np.sinh(eta)
+    pseudo_events = ak.unflatten(
+        ak.zip({"px": pt * np.cos(phi), "py": pt * np.sin(phi), "pz": p_z,
+                "E": np.sqrt(pt**2 + p_z**2 + mass**2)}),
+        counts,
+    )
+    sequence = fastjet.ClusterSequence(pseudo_events, fastjet.JetDefinition(fastjet.kt_algorithm, _KT_AXES_R))
+    y = rapidity(pt, eta, mass)
+    norm = per_jet_sum(pt, jet_index, n_jets) * R0
+    taus = np.zeros((n_jets, n_max))
+    for n in range(1, n_max + 1):
+        with warnings.catch_warnings():
+            # fastjet 3.5.2 compares the JetDefinition with an algorithm enum and always warns
+            warnings.filterwarnings("ignore", message="dcut and exclusive jets")
+            axes = sequence.exclusive_jets_up_to(n)
+        present = np.arange(n)[None, :] < ak.to_numpy(ak.num(axes))[:, None]
+        # missing axes (jets with < n constituents) get a finite dummy and are masked out below
+        px, py, pz, energy = (ak.to_numpy(ak.fill_none(ak.pad_none(axes[field], n, clip=True), dummy))
+                              for field, dummy in (("px", 1.0), ("py", 0.0), ("pz", 0.0), ("E", 1.0)))
+        axis_phi = np.arctan2(py, px)
+        axis_y = 0.5 * np.log((energy + pz) / (energy - pz))
+        dr = np.hypot(y[:, None] - axis_y[jet_index], delta_phi(phi[:, None], axis_phi[jet_index]))
+        distance = np.min(np.where(present[jet_index], dr, np.inf), axis=1)
+        # with at most n constituents each one is its own axis: tau_n = 0 exactly, not up to rounding
+        taus[:, n - 1] = np.where(counts > n, safe_ratio(per_jet_sum(pt * distance, jet_index, n_jets), norm, 0.0), 0.0)
+    return taus
+
+
+def padded_hardest(pt: np.ndarray, y: np.ndarray, phi: np.ndarray, counts: np.ndarray,
+                   max_constituents: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The hardest ``max_constituents`` constituents of each jet as (J, N) arrays (z, y, phi).
+
+    z = pT / sum pT over the kept constituents (so sum z = 1, the 'normed' convention); padding has z = 0.
+    N = min(max_constituents, largest multiplicity).
+    """
+    if max_constituents < 1:
+        raise ValueError(f"max_constituents: must be >= 1, got {max_constituents}")
+    n_jets = len(counts)
+    width = int(min(max_constituents, counts.max(initial=0)))
+    jet_index = np.repeat(np.arange(n_jets), counts)
+    order = np.lexsort((-pt, jet_index))
+    starts = np.cumsum(counts) - counts
+    rank = np.arange(len(pt)) - starts[jet_index]
+    keep = rank < width
+    rows, cols, source = jet_index[keep], rank[keep], order[keep]
+    z, y_pad, phi_pad = (np.zeros((n_jets, width)) for _ in range(3))
+    z[rows, cols] = pt[source]
+    y_pad[rows, cols] = y[source]
+    phi_pad[rows, cols] = phi[source]
+    z = safe_ratio(z, z.sum(axis=1, keepdims=True), np.nan)
+    return z, y_pad, phi_pad
+
+
+def pairwise_delta_r(y: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """theta_ij = sqrt(dy^2 + dphi^2) for padded (J, N) arrays -> (J, N, N).
+
+    The (J, N, N) arrays dominate the cost, so the azimuth is wrapped once per constituent (relative to
+    the jet's first one, into [-pi, pi]); pairwise |dphi| then lies in [0, 2 pi] and min(d, 2 pi - d)
+    finishes the wrap. Operations run in place to avoid (J, N, N) temporaries.
+    """
+    phi = delta_phi(phi, phi[:, :1])
+    dphi = np.abs(phi[:, :, None] - phi[:, None, :])
+    np.minimum(dphi, 2.0 * np.pi - dphi, out=dphi)
+    theta = y[:, :, None] - y[:, None, :]
+    theta *= theta
+    dphi *= dphi
+    theta += dphi
+    return np.sqrt(theta, out=theta)
+
+
+def energy_correlation_ratios(evaluator: GraphEvaluator) -> tuple[np.ndarray, np.ndarray]:
+    """C2 = e3 / e2^2 and D2 = e3 / e2^3 from the normalised ECFs at the evaluator's beta.
+
+    e2 = sum_{i<j} z_i z_j theta_ij^beta (half the single-edge graph), e3 = sum_{i<j<k} z_i z_j z_k
+    (theta_ij theta_ik theta_jk)^beta (a sixth of the triangle graph). NaN where e2 = 0.
+    """
+    e2 = 0.5 * evaluator.value(((0, 1),))
+    e3 = evaluator.value(((0, 1), (1, 2), (2, 0))) / 6.0
+    return safe_ratio(e3, e2**2, np.nan), safe_ratio(e3, e2**3, np.nan)

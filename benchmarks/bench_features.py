@@ -1,0 +1,135 @@
+"""Jets/s per core of ``compute_features`` vs a naive per-jet Python loop, on random toy AK8-like jets.
+
+The baseline is what one writes without vectorising: a loop over jets, numpy on each jet's constituents,
+a single-event fastjet ClusterSequence of PseudoJets per jet for the kT axes, and the graph contractions
+on a batch of one jet. It also cross-checks the values. Both run in this process on one thread.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_features.py [--n-jets 5000] [--n-baseline 300] [--seed 1]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_variable] = "1"  # per-core numbers: no BLAS threads
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+
+import awkward as ak  # noqa: E402
+import fastjet  # noqa: E402
+import numpy as np  # noqa: E402
+
+from analysis.features import available_features, compute_features  # noqa: E402
+from analysis.features import substructure as sub  # noqa: E402
+from analysis.features.efp import EFP_GRAPHS, GraphEvaluator  # noqa: E402
+from analysis.features.registry import MAX_CONSTITUENTS  # noqa: E402
+
+R = 0.8
+
+
+def toy_jets(n_jets: int, seed: int) -> tuple[ak.Array, ak.Array]:
+    """AK8-like toys: ~60 constituents, 2-3 prongs with a soft diffuse component, random phi (wraps included)."""
+    rng = np.random.default_rng(seed)
+    counts = np.maximum(rng.poisson(60, n_jets), 1)
+    jet_index = np.repeat(np.arange(n_jets), counts)
+    total = counts.sum()
+    jet_eta, jet_phi = rng.uniform(-2.0, 2.0, n_jets), rng.uniform(-np.pi, np.pi, n_jets)
+    n_prongs = rng.integers(1, 4, n_jets)
+    prong = rng.integers(0, 3, total) % n_prongs[jet_index]
+    prong_eta, prong_phi = rng.normal(0, 0.25, (n_jets, 3)), rng.normal(0, 0.25, (n_jets, 3))
+    spread = np.where(rng.random(total) < 0.7, 0.03, 0.3)
+    eta = jet_eta[jet_index] + prong_eta[jet_index, prong] + spread * rng.normal(size=total)
+    phi = sub.delta_phi(jet_phi[jet_index] + prong_phi[jet_index, prong] + spread * rng.normal(size=total), 0.0)
+    pt = 500.0 * rng.pareto(1.5, total) / 30.0 + 0.5
+    pdg = rng.choice([211, -211, 321, 22, 130, 11, -13], total, p=[0.3, 0.3, 0.05, 0.25, 0.08, 0.01, 0.01])
+    charge = np.where(np.isin(pdg, [22, 130]), 0, np.where(np.abs(pdg) < 20, -np.sign(pdg), np.sign(pdg)))
+    constituents = ak.unflatten(ak.zip({"pt": pt, "eta": eta, "phi": phi, "mass": np.full(total, 0.1396),
+                                        "charge": charge, "pdgId": pdg}), counts)
+    px, py = sub.per_jet_sum(pt * np.cos(phi), jet_index, n_jets), sub.per_jet_sum(pt * np.sin(phi), jet_index, n_jets)
+    pz = sub.per_jet_sum(pt * np.sinh(eta), jet_index, n_jets)
+    jets = ak.zip({"pt": np.hypot(px, py), "eta": np.arcsinh(pz / np.hypot(px, py)), "phi": np.arctan2(py, px),
+                   "mass": rng.uniform(20, 300, n_jets), "msoftdrop": rng.uniform(0, 250, n_jets)})
+    return jets, constituents
+
+
+def naive_features(jet: dict, c: dict) -> dict[str, float]:
+    """Every feature of one jet from its constituents' numpy arrays."""
+    fields = ("pt", "eta", "phi", "mass", "charge", "pdgId")
+    pt, eta, phi, mass, charge, pdg = (np.asarray(c[k], dtype=float) for k in fields)
+    y = sub.rapidity(pt, eta, mass)
+    out = {k: float(jet[k]) for k in ("pt", "eta", "phi", "mass", "msoftdrop")}
+    out["log_msoftdrop"] = float(np.log(max(jet["msoftdrop"], 1.0)))
+    out["n_constituents"] = float(len(pt))
+    pz = pt * np.sinh(eta)
+    energy = np.sqrt(pt**2 + pz**2 + mass**2)
+    particles = [fastjet.PseudoJet(*p) for p in zip(pt * np.cos(phi), pt * np.sin(phi), pz, energy)]
+    sequence = fastjet.ClusterSequence(particles, fastjet.JetDefinition(fastjet.kt_algorithm, 1000.0))
+    for n in range(1, 5):
+        if len(pt) <= n:
+            out[f"tau{n}"] = 0.0
+            continue
+        axes = sequence.exclusive_jets(n)
+        distance = np.min([np.hypot(y - a.rap(), sub.delta_phi(phi, a.phi())) for a in axes], axis=0)
+        out[f"tau{n}"] = float(np.sum(pt * distance) / (pt.sum() * R))
+    for n in (2, 3, 4):
+        out[f"tau{n}{n - 1}"] = out[f"tau{n}"] / out[f"tau{n - 1}"] if out[f"tau{n - 1}"] > 0 else 0.0
+    out["ptd"] = float(np.sqrt(np.sum(pt**2)) / pt.sum())
+    deta, dphi = eta - jet["eta"], sub.delta_phi(phi, jet["phi"])
+    out["girth"] = float(np.sum(pt * np.hypot(deta, dphi)) / jet["pt"])
+    eigenvalues = np.linalg.eigvalsh(np.cov(np.stack([deta, dphi]), aweights=pt**2, bias=True))
+    out["axis_major"], out["axis_minor"] = (float(np.sqrt(max(v, 0.0))) for v in eigenvalues[::-1])
+    neutral_hadron = (charge == 0) & (pdg != 22) & ((np.abs(pdg) < 11) | (np.abs(pdg) > 16))
+    lepton = np.isin(np.abs(pdg), [11, 13])
+    for name, selected in (("charged_fraction", charge != 0), ("photon_fraction", pdg == 22),
+                           ("neutral_hadron_fraction", neutral_hadron), ("lepton_fraction", lepton)):
+        out[name] = float(pt[selected].sum() / pt.sum())
+    hardest = np.argsort(-pt, kind="stable")[:MAX_CONSTITUENTS]
+    z = pt[hardest] / pt[hardest].sum()
+    theta = np.hypot(y[hardest, None] - y[None, hardest], sub.delta_phi(phi[hardest, None], phi[None, hardest]))
+    for beta in (1.0, 2.0):
+        evaluator = GraphEvaluator(z[None], theta[None], beta)
+        e2 = 0.5 * evaluator.value(((0, 1),))[0]
+        e3 = evaluator.value(((0, 1), (1, 2), (2, 0)))[0] / 6.0
+        out[f"c2_b{beta:g}"], out[f"d2_b{beta:g}"] = (e3 / e2**2, e3 / e2**3) if e2 > 0 else (np.nan, np.nan)
+        if beta == 1.0:
+            out.update({name: evaluator.value(edges)[0] for name, edges in EFP_GRAPHS.items()})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-jets", type=int, default=5000)
+    parser.add_argument("--n-baseline", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    names = available_features()
+    jets, constituents = toy_jets(args.n_jets, args.seed)
+    print(f"{args.n_jets} toy jets, mean {ak.mean(ak.num(constituents)):.1f} constituents, {len(names)} features")
+
+    compute_features(jets[:200], constituents[:200], names)  # warm-up
+    start = time.perf_counter()
+    vectorised = compute_features(jets, constituents, names)
+    rate = args.n_jets / (time.perf_counter() - start)
+    for group in (["tau1", "tau2", "tau3", "tau4"], ["c2_b1", "d2_b1", "c2_b2", "d2_b2"], list(EFP_GRAPHS),
+                  ["ptd", "girth", "axis_major", "axis_minor", "charged_fraction"]):
+        start = time.perf_counter()
+        compute_features(jets, constituents, group)
+        label = f"{group[0]}..{group[-1]}"
+        print(f"  {label:<24s} {args.n_jets / (time.perf_counter() - start):9.0f} jets/s alone")
+
+    n = min(args.n_baseline, args.n_jets)
+    jet_records, constituent_lists = ak.to_list(jets[:n]), ak.to_list(constituents[:n])
+    start = time.perf_counter()
+    naive = [naive_features(j, {k: [p[k] for p in c] for k in c[0]}) for j, c in zip(jet_records, constituent_lists)]
+    naive_rate = n / (time.perf_counter() - start)
+    worst = max(np.nanmax(np.abs(np.array([row[k] for row in naive]) - vectorised[k][:n])
+                          / np.maximum(np.abs(vectorised[k][:n]), 1e-12)) for k in names)
+    print(f"vectorised: {rate:9.0f} jets/s per core")
+    print(f"naive loop: {naive_rate:9.0f} jets/s per core  (on {n} jets; largest relative difference {worst:.1e})")
+    print(f"ratio     : {rate / naive_rate:9.1f}x")
+
+
+if __name__ == "__main__":
+    main()

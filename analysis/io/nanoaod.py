@@ -83,13 +83,18 @@ def write_events(path: str, events: ak.Array) -> None:
             flat.update({f"{name}_{f}": ak.to_numpy(col[f]) for f in col.fields})
         else:
             flat[name] = ak.to_numpy(col)
+    write_tree(path, flat)
+
+
+def write_tree(path: str, branches: dict) -> None:
+    """Write flat branches (numpy arrays, or jagged awkward records -> ``n<name>`` + ``<name>_<field>``)
+    as a TTree. mktree + extend keeps the NanoAOD naming; since uproot 5.7 ``f[name] = ...`` writes an RNTuple."""
+    types = {k: v.type.content if isinstance(v, ak.Array) else v.dtype for k, v in branches.items()}
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    types = {k: v.type.content if isinstance(v, ak.Array) else v.dtype for k, v in flat.items()}
     with uproot.recreate(path) as f:
-        # mktree + extend writes the NanoAOD naming (nFatJet, FatJet_pt); plain assignment may not
         f.mktree(TREE, types)
-        if len(events):
-            f[TREE].extend(flat)
+        if len(next(iter(branches.values()))):
+            f[TREE].extend(branches)
 
 
 def jet_constituents(events: ak.Array, jets: str = "FatJet", cands: str = "PFCands",

@@ -1,0 +1,179 @@
+"""Event generation: Pythia cards, clustering, NanoAOD-like files (small samples, MPI off for speed)."""
+from __future__ import annotations
+
+import warnings
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+
+from analysis.generation import generate_sample
+from analysis.generation.nanoaod import BRANCHES, TREE
+from analysis.generation.pythia import (
+    dark_lambda, dark_meson_decays, generate_records, make_pythia, pythia_seed,
+)
+
+SVJ = {"process": "svj_schannel", "params": {"m_med": 2000, "r_inv": 0.3, "m_dark": 20, "n_c": 2, "n_f": 2},
+       "xsec_pb": 0.1, "mpi": False}
+QCD = {"process": "qcd", "pt_hat_min": 300, "mpi": False}
+N = 200
+
+
+def _read(path: str) -> dict[str, ak.Array]:
+    with uproot.open(path) as f:
+        return f[TREE].arrays(library="ak", how=dict)
+
+
+@pytest.fixture(scope="module")
+def svj(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("gen") / "svj.root")
+    return path, generate_sample(SVJ, N, 11, path), _read(path)
+
+
+@pytest.fixture(scope="module")
+def qcd(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("gen") / "qcd.root")
+    return path, generate_sample(QCD, N, 12, path), _read(path)
+
+
+def test_metadata_and_bookkeeping_branches(svj, qcd):
+    _, md_s, ev_s = svj
+    _, md_q, ev_q = qcd
+    for md, ev, seed in ((md_s, ev_s, 11), (md_q, ev_q, 12)):
+        assert set(ev) == set(BRANCHES)
+        assert md["n_events"] == N == len(ev["event"]) and md["seed"] == seed
+        assert md["sum_genweight"] == pytest.approx(float(np.sum(ev["genWeight"])))
+        assert len(np.unique(ak.to_numpy(ev["event"]))) == N
+        assert np.all(ak.to_numpy(ev["xsec"]) == md["xsec_pb"])
+    assert md_s["xsec_pb"] == 0.1 and md_s["xsec_err_pb"] == 0.0  # stated benchmark wins
+    # Pythia's QCD cross-section above pT-hat 300 GeV at 13 TeV is O(10 nb) = O(1e4 pb).
+    assert 1e3 < md_q["xsec_pb"] < 1e5 and 0 < md_q["xsec_err_pb"] < 0.2 * md_q["xsec_pb"]
+    assert np.all(ak.to_numpy(ev_s["SVJ_mMed"]) == 2000) and np.allclose(ak.to_numpy(ev_s["SVJ_rinv"]), 0.3)
+    assert np.all(ak.to_numpy(ev_q["SVJ_mMed"]) == -1) and np.all(ak.to_numpy(ev_q["SVJ_rinv"]) == -1)
+
+
+def test_jets_sorted_and_selected(svj):
+    ev = svj[2]
+    for coll, min_pt, max_eta in (("FatJet", 170, 2.5), ("Jet", 20, 4.7)):
+        pt = ev[f"{coll}_pt"]
+        assert ak.all(pt[:, 1:] <= pt[:, :-1])
+        assert ak.all(pt > min_pt) and ak.all(abs(ev[f"{coll}_eta"]) < max_eta)
+    assert ak.mean(ak.num(ev["FatJet_pt"])) > 1.5  # a 2 TeV Z' gives two hard dark jets
+
+
+def test_fatjet_four_vector_from_pfcands(svj):
+    ev = svj[2]
+    idx = ev["PFCands_fatJetIdx"]
+    assert ak.all(idx[:, 1:] >= idx[:, :-1])  # grouped by jet, in jet order
+    n_jets = ak.num(ev["FatJet_pt"])
+    counts = np.bincount(ak.to_numpy(ak.flatten(idx + np.cumsum(n_jets) - n_jets)), minlength=int(ak.sum(n_jets)))
+    assert np.array_equal(counts, ak.to_numpy(ak.flatten(ev["FatJet_nConstituents"])))
+    pt, eta, phi, m = (ak.to_numpy(ak.flatten(ev[f"PFCands_{k}"])).astype(np.float64)
+                       for k in ("pt", "eta", "phi", "mass"))
+    px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
+    e = np.sqrt(px**2 + py**2 + pz**2 + m**2)
+    jet_of = np.repeat(np.arange(len(counts)), counts)
+    sums = [np.bincount(jet_of, weights=c, minlength=len(counts)) for c in (px, py, pz, e)]
+    mass = np.sqrt(np.maximum(sums[3]**2 - sums[0]**2 - sums[1]**2 - sums[2]**2, 0))
+    jet_mass = ak.to_numpy(ak.flatten(ev["FatJet_mass"]))
+    jet_pt = ak.to_numpy(ak.flatten(ev["FatJet_pt"]))
+    np.testing.assert_allclose(np.hypot(sums[0], sums[1]), jet_pt, rtol=1e-5)
+    np.testing.assert_allclose(mass, jet_mass, rtol=1e-3, atol=0.05)
+
+
+def test_softdrop_grooms_and_keeps_the_top(qcd, tmp_path):
+    for ev in (qcd[2],):
+        assert ak.all(ev["FatJet_msoftdrop"] <= ev["FatJet_mass"] * (1 + 1e-6))
+        assert ak.all(ev["FatJet_msoftdrop"] >= 0)
+    ttbar = _read(_generate(tmp_path, {"process": "ttbar", "pt_hat_min": 500, "mpi": False}, 300, 3))
+
+    def top_window(ev):
+        msd = ak.to_numpy(ak.flatten(ev["FatJet_msoftdrop"][:, :2]))
+        return np.mean((msd > 140) & (msd < 200)), np.mean(msd < 50)
+
+    top_t, light_t = top_window(ttbar)
+    top_q, light_q = top_window(qcd[2])
+    # Boosted tops keep their mass after grooming; QCD jets are groomed towards low mass.
+    assert top_t > 0.25 and top_t > 3 * top_q
+    assert light_q > 0.4 and light_q > light_t
+
+
+def _generate(tmp_path, sample, n, seed, name="s.root"):
+    path = str(tmp_path / name)
+    generate_sample(sample, n, seed, path)
+    return path
+
+
+def test_same_seed_identical_different_seed_differs(tmp_path):
+    a = _read(_generate(tmp_path, QCD, 40, 5, "a.root"))
+    b = _read(_generate(tmp_path, QCD, 40, 5, "b.root"))
+    c = _read(_generate(tmp_path, QCD, 40, 6, "c.root"))
+    assert all(ak.array_equal(a[k], b[k]) for k in BRANCHES)
+    assert not ak.array_equal(a["PFCands_pt"], c["PFCands_pt"])
+
+
+def test_svj_has_real_missing_momentum(svj, qcd):
+    ev_s, ev_q = svj[2], qcd[2]
+    gen_s, gen_q = ak.to_numpy(ev_s["GenMET_pt"]), ak.to_numpy(ev_q["GenMET_pt"])
+    assert gen_s.mean() > 100 and gen_s.mean() > 4 * gen_q.mean()
+    # With |eta| < 5 acceptance the visible recoil measures the invisible momentum.
+    met_s = ak.to_numpy(ev_s["MET_pt"])
+    assert np.corrcoef(met_s, gen_s)[0, 1] > 0.9
+    assert np.median(np.abs(met_s - gen_s)) < 0.15 * np.median(gen_s)
+
+
+@pytest.mark.parametrize("r_inv", [0.0, 0.3])
+def test_invisible_share_of_dark_meson_decays_is_r_inv(r_inv):
+    sample = {**SVJ, "params": {**SVJ["params"], "r_inv": r_inv}}
+    pythia = make_pythia(sample, 21)
+    n_decays = n_invisible = 0
+    for record in generate_records(pythia, 100):
+        d, i = dark_meson_decays(record)
+        n_decays, n_invisible = n_decays + d, n_invisible + i
+    assert n_decays > 1000  # ~20 dark mesons per event
+    sigma = np.sqrt(max(r_inv * (1 - r_inv), 1e-12) / n_decays)
+    assert abs(n_invisible / n_decays - r_inv) < 4 * sigma + 1e-12
+
+
+def test_coffea_nanoaod_schema_opens_file(svj):
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    path, _, ev = svj
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # cross-references to collections we do not write
+        events = NanoEventsFactory.from_root({path: TREE}, schemaclass=NanoAODSchema, mode="eager").events()
+    assert len(events) == N
+    assert ak.array_equal(ak.num(events.FatJet), ak.num(ev["FatJet_pt"]))
+    for got, want in ((events.FatJet.msoftdrop, ev["FatJet_msoftdrop"]),
+                      (events.PFCands.fatJetIdx, ev["PFCands_fatJetIdx"])):
+        assert np.array_equal(ak.to_numpy(ak.flatten(got)), ak.to_numpy(ak.flatten(want)))
+    assert np.array_equal(ak.to_numpy(events.GenMET.pt), ak.to_numpy(ev["GenMET_pt"]))
+
+
+def test_dark_lambda_matches_cms_benchmark():
+    assert dark_lambda(20, 2, 2) == pytest.approx(35.154, abs=2e-3)
+    with pytest.raises(ValueError, match="b0"):
+        dark_lambda(20, 1, 6)
+
+
+def test_seed_mapping_stays_in_pythia_range():
+    assert pythia_seed(0) == 1 and pythia_seed(5) == 6
+    big = pythia_seed(10**15 + 7)
+    assert 1 <= big <= 900_000_000 and big == pythia_seed(10**15 + 7)
+    with pytest.raises(ValueError, match="seed"):
+        pythia_seed(-1)
+
+
+@pytest.mark.parametrize("sample, match", [
+    ({"process": "nope"}, "nope"),
+    ({"process": "qcd"}, "pt_hat_min"),
+    ({**SVJ, "params": {**SVJ["params"], "r_inv": 1.5}}, "r_inv"),
+    ({**SVJ, "params": {**SVJ["params"], "m_dark": -1}}, "m_dark"),
+    ({**SVJ, "params": {**SVJ["params"], "m_med": 0}}, "m_med"),
+    ({**SVJ, "params": {"m_med": 2000}}, "missing"),
+    ({**QCD, "pythia": ["NotA:setting = 3"]}, "NotA:setting"),
+])
+def test_bad_samples_raise(sample, match, tmp_path):
+    with pytest.raises(ValueError, match=match):
+        generate_sample(sample, 10, 1, str(tmp_path / "x.root"))

@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 
 from analysis.dataset import load_dataset
-from analysis.report import build_report
+from analysis.sensitivity import build_report
 from tasks.base import Task, atomic_paths, read_json
 from tasks.dataset import FeatureDataset
 from tasks.inference import Infer

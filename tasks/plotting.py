@@ -7,6 +7,7 @@ import h5py
 import numpy as np
 
 from analysis.dataset import load_dataset
+from analysis.report import package_versions
 from analysis.sensitivity import build_report
 from tasks.base import Task, atomic_paths, read_json
 from tasks.dataset import FeatureDataset
@@ -38,7 +39,8 @@ class PlotSignificance(Task):
             with h5py.File(inp["scores"][m].path, "r") as f:
                 scores[m] = np.asarray(f["score"][()])
             histories[m] = read_json(inp["train"][m]["history"].path)
-        meta = {"config": self.cfg.name, "config_hash": self.config_hash(), "version": self.version}
+        meta = {"config": self.cfg.name, "config_hash": self.config_hash(), "version": self.version,
+                "versions": package_versions()}
         with atomic_paths(self.output().path) as (tmp,):
             os.makedirs(tmp)
             build_report(data, scores, histories, self.cfg.plots, meta, tmp)

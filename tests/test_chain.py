@@ -88,7 +88,7 @@ def test_dataset_split_and_finite(chain):
 def test_report_and_auc(chain):
     report = Path(chain["task"].output().path)
     summary = json.loads((report / "summary.json").read_text())
-    models = summary["models"]
+    models = summary["summary"]
     assert set(models) == {"ae", "nae", "wnae"}
     for m in models.values():
         assert set(m) == {"svj_s_m2000_r0.3"}

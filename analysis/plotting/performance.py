@@ -1,0 +1,172 @@
+"""Performance figures: ROC curves, significance improvement, score distributions, AUC per model and signal."""
+from __future__ import annotations
+
+import mplhep
+import numpy as np
+
+from analysis.plotting.style import cms_style, label, new_figure, save, thin_curve
+
+SCORE_QUANTILES = (1e-3, 1 - 1e-3)  # per-sample range kept in the score histograms; the rest goes to edge bins
+LOG_BINNING_SPAN = 1e3  # positive scores spanning more than this factor are binned in log(score)
+
+
+def _curves(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Validated float arrays; every curve needs matching eps_b and eps_s."""
+    if not curves:
+        raise ValueError("curves: nothing to plot")
+    out = {}
+    for name, (eps_b, eps_s) in curves.items():
+        eps_b, eps_s = np.asarray(eps_b, dtype=np.float64), np.asarray(eps_s, dtype=np.float64)
+        if eps_b.shape != eps_s.shape or eps_b.ndim != 1:
+            raise ValueError(f"curves[{name!r}]: eps_b {eps_b.shape} and eps_s {eps_s.shape} must be equal 1-d")
+        out[name] = (eps_b, eps_s)
+    return out
+
+
+def _log_eps_b_range(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> float:
+    """The smallest positive background efficiency of all curves: the left edge of a log eps_b axis."""
+    pos = [b[b > 0].min() for b, _ in curves.values() if np.any(b > 0)]
+    if not pos:
+        raise ValueError("curves: no curve has a positive background efficiency to put on a log axis")
+    return float(min(pos))
+
+
+def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path_stem: str) -> list[str]:
+    """eps_S against eps_B (log x) for every labelled curve, with the random classifier eps_S = eps_B."""
+    curves = _curves(curves)
+    x_min = _log_eps_b_range(curves)
+    with cms_style():
+        fig, ax = new_figure()
+        for name, (eps_b, eps_s) in curves.items():
+            ax.plot(*thin_curve(eps_b, eps_s), label=name)
+        diag = np.geomspace(x_min, 1, 200)
+        ax.plot(diag, diag, color="grey", linestyle="--", label="Random")
+        ax.set_xscale("log")
+        ax.set_xlim(x_min, 1)
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel(r"Background efficiency $\varepsilon_B$")
+        ax.set_ylabel(r"Signal efficiency $\varepsilon_S$")
+        ax.legend(title=title, loc="upper left")
+        label(ax)
+        return save(fig, path_stem)
+
+
+def plot_si(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path_stem: str) -> list[str]:
+    """Significance improvement eps_S / sqrt(eps_B) against eps_B (log x).
+
+    Above 1 the cut raises S/sqrt(B); a random classifier (eps_S = eps_B) gives sqrt(eps_B), drawn for reference.
+    """
+    curves = _curves(curves)
+    x_min = _log_eps_b_range(curves)
+    with cms_style():
+        fig, ax = new_figure()
+        for name, (eps_b, eps_s) in curves.items():
+            keep = eps_b > 0
+            b, s = thin_curve(eps_b[keep], eps_s[keep])
+            ax.plot(b, s / np.sqrt(b), label=name)
+        ref = np.geomspace(x_min, 1, 200)
+        ax.plot(ref, np.sqrt(ref), color="grey", linestyle="--", label="Random")
+        ax.axhline(1.0, color="black", linestyle=":", label="No improvement")
+        ax.set_xscale("log")
+        ax.set_xlim(x_min, 1)
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel(r"Background efficiency $\varepsilon_B$")
+        ax.set_ylabel(r"$\varepsilon_S\,/\,\varepsilon_B^{1/2}$")
+        ax.legend(title=title, loc="best")
+        label(ax)
+        return save(fig, path_stem)
+
+
+def _score_binning(scores: dict[str, tuple[np.ndarray, np.ndarray]], bins: int) -> tuple[np.ndarray, bool]:
+    """Common bin edges covering every sample's central quantiles; log-spaced when positive scores span decades."""
+    lo = min(float(np.quantile(s, SCORE_QUANTILES[0])) for s, _ in scores.values())
+    hi = max(float(np.quantile(s, SCORE_QUANTILES[1])) for s, _ in scores.values())
+    if lo > 0 and hi / lo > LOG_BINNING_SPAN:
+        return np.geomspace(lo, hi, bins + 1), True
+    if hi <= lo:  # every sample (almost) constant: one unit-wide window around it
+        lo, hi = lo - 0.5 * max(abs(lo), 1.0), hi + 0.5 * max(abs(hi), 1.0)
+    return np.linspace(lo, hi, bins + 1), False
+
+
+def plot_score_distributions(scores: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path_stem: str,
+                             bins: int = 50) -> list[str]:
+    """Weighted score histogram of every sample, each normalised to unit sum, on common bins (log y).
+
+    The range holds each sample's central 99.8 %; entries outside are counted in the first/last bin so
+    every histogram still sums to one. Error bars: sqrt(sum w^2) / sum w per bin.
+    """
+    if not scores:
+        raise ValueError("scores: nothing to plot")
+    if bins < 1:
+        raise ValueError(f"bins: need at least 1, got {bins}")
+    checked = {}
+    for name, (s, w) in scores.items():
+        s = np.asarray(s, dtype=np.float64).ravel()
+        w = np.ones_like(s) if w is None else np.asarray(w, dtype=np.float64).ravel()
+        if s.size == 0:
+            raise ValueError(f"scores[{name!r}]: no entries")
+        if w.shape != s.shape:
+            raise ValueError(f"scores[{name!r}]: {w.size} weights for {s.size} scores")
+        if not (np.all(np.isfinite(s)) and np.all(np.isfinite(w))):
+            raise ValueError(f"scores[{name!r}]: scores and weights must be finite")
+        if not w.sum() > 0:
+            raise ValueError(f"scores[{name!r}]: total weight {w.sum():g} is not positive")
+        checked[name] = (s, w)
+    edges, log_x = _score_binning(checked, bins)
+    with cms_style():
+        fig, ax = new_figure()
+        filled = []
+        for name, (s, w) in checked.items():
+            clipped = np.clip(s, edges[0], edges[-1])
+            h, _ = np.histogram(clipped, edges, weights=w)
+            w2, _ = np.histogram(clipped, edges, weights=np.square(w))
+            mplhep.histplot(h / w.sum(), edges, yerr=np.sqrt(w2) / w.sum(), label=name, ax=ax)
+            filled.append(h[h > 0] / w.sum())
+        if log_x:
+            ax.set_xscale("log")
+        ax.set_yscale("log")
+        y = np.concatenate(filled)
+        if y.size:  # the top ~30 % of the decades stay free for the legend
+            lo, hi = 0.5 * y.min(), y.max()
+            ax.set_ylim(lo, hi * (hi / lo) ** 0.45)
+        ax.set_xlim(edges[0], edges[-1])
+        ax.set_xlabel("Anomaly score")
+        ax.set_ylabel("Fraction of weighted jets / bin")
+        ax.legend(title=title, loc="upper right")
+        label(ax)
+        return save(fig, path_stem)
+
+
+def plot_auc_comparison(aucs: dict[str, dict[str, float]], path_stem: str) -> list[str]:
+    """AUC of every model (markers, side by side) for every signal; 0.5 is a random classifier."""
+    if not aucs:
+        raise ValueError("aucs: nothing to plot")
+    signals = list(dict.fromkeys(s for per_model in aucs.values() for s in per_model))
+    if not signals:
+        raise ValueError("aucs: no model has any signal")
+    x = np.arange(len(signals))
+    width = 0.4 / max(len(aucs) - 1, 1)
+    markers = ("o", "s", "^", "D", "v", "P", "X", "*")
+    with cms_style():
+        fig, ax = new_figure(figsize=(max(10.0, 1.4 * len(signals)), 9.0))
+        values = []
+        for i, (model, per_model) in enumerate(aucs.items()):
+            y = np.array([per_model.get(s, np.nan) for s in signals], dtype=np.float64)
+            offset = (i - (len(aucs) - 1) / 2) * width if len(aucs) > 1 else 0.0
+            ax.plot(x + offset, y, linestyle="none", marker=markers[i % len(markers)], markersize=12, label=model)
+            values.append(y)
+        ax.axhline(0.5, color="grey", linestyle="--", label="Random")
+        for edge in x[1:] - 0.5:
+            ax.axvline(edge, color="0.85", linewidth=1)
+        finite = np.concatenate(values)
+        finite = finite[np.isfinite(finite)]
+        # below 0.5 (worse than random, rare) the band down to 0.3 holds the legend
+        low = min(0.3, float(finite.min()) - 0.05) if finite.size else 0.0
+        ax.set_ylim(max(low, 0.0), 1.02)
+        ax.set_xlim(-0.6, len(signals) - 0.4)
+        ax.set_xticks(x, signals, rotation=30 if len(signals) > 3 else 0, ha="right" if len(signals) > 3 else "center")
+        ax.minorticks_off()
+        ax.set_ylabel("AUC")
+        ax.legend(loc="lower right", ncols=min(len(aucs) + 1, 3))
+        label(ax)
+        return save(fig, path_stem)

@@ -1,0 +1,74 @@
+"""MLP autoencoder whose energy is the per-sample reconstruction error.
+
+The energy E(x) = mean over input dimensions of (x - reco(x))^2 is the anomaly score of every model
+in this package (AE, NAE, WNAE): the NAE and WNAE differ only in how they are trained.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "softplus": nn.Softplus,
+}
+
+
+def mlp(sizes: list[int], activation: str) -> nn.Sequential:
+    """Linear layers of the given widths, the activation between them and none after the last."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """Mean of per-sample values, weighted by per-sample weights when given (no host sync)."""
+    if weights is None:
+        return values.mean()
+    return (values * weights).sum() / weights.sum()
+
+
+class AutoEncoder(nn.Module):
+    """input -> hidden... -> latent -> reversed(hidden)... -> input, trained on reconstruction error.
+
+    Class attributes tell the training loop what the model needs: `uses_sampler` (negative samples
+    from Langevin MCMC) and `grad_through_chain` (keep the chain's graph so the loss can be
+    differentiated through the negatives).
+    """
+
+    uses_sampler = False
+    grad_through_chain = False
+
+    def __init__(self, n_features: int, hidden: list[int], latent: int, activation: str = "relu"):
+        super().__init__()
+        self.encoder = mlp([n_features, *hidden, latent], activation)
+        self.decoder = mlp([latent, *reversed(hidden), n_features], activation)
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-sample mean squared reconstruction error, shape (n,)."""
+        reco = self.decoder(self.encoder(x))
+        return ((x - reco) ** 2).mean(dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.energy(x)
+
+    def reconstruction_loss(
+        self, x_pos: torch.Tensor, w: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(loss, mean positive energy, None): the plain AE objective, also the NAE/WNAE pre-training."""
+        e_pos = weighted_mean(self.energy(x_pos), w)
+        return e_pos, e_pos.detach(), None
+
+    def loss(
+        self, x_pos: torch.Tensor, x_neg: torch.Tensor | None, w: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(loss, mean positive energy, mean negative energy or None) for one batch."""
+        return self.reconstruction_loss(x_pos, w)

@@ -1,0 +1,140 @@
+"""Model kinds, their config defaults and validation, and the builders used by training and loading.
+
+A model config is a (possibly nested) dict from YAML with a ``kind`` (ae | nae | wnae). Every key has
+a default (``DEFAULTS``); an unknown key or a bad value raises ValueError naming the key. The default
+architecture is the CMS WNAE study's: input -> 10 -> 10 -> 6 (latent) -> 10 -> 10 -> input. Inputs are
+expected standardised (mean 0, std 1), hence the sampler bounds [-4, 4].
+
+Keys beyond the common ones: ``lr_factor`` (ReduceLROnPlateau factor), ``ae_pretrain_epochs``
+(epochs of plain reconstruction training before the NAE/WNAE loss; they come on top of ``epochs``),
+``val_samples`` (size of the fixed validation subset and of the negative sample drawn each epoch
+for the exact validation Wasserstein distance that selects the best epoch).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+
+from analysis.models.ae import ACTIVATIONS, AutoEncoder
+from analysis.models.distances import METHODS
+from analysis.models.nae import NAE
+from analysis.models.sampler import FRESH, INITS, LangevinSampler
+from analysis.models.wnae import WNAE
+
+MODEL_CLASSES: dict[str, type[AutoEncoder]] = {"ae": AutoEncoder, "nae": NAE, "wnae": WNAE}
+
+_COMMON = {
+    "hidden": [10, 10], "latent": 6, "activation": "relu", "epochs": 30, "batch_size": 256,
+    "lr": 1.0e-3, "weight_decay": 0.0, "patience": 10, "lr_patience": 5, "lr_factor": 0.5,
+}
+_SAMPLER = {
+    "n_steps": 10, "step_size": None, "noise": 0.02, "temperature": 1.0, "bounds": [-4.0, 4.0],
+    "clip_grad": None, "buffer_size": 10000, "replay_ratio": 0.95, "init": "pcd", "fresh": "uniform",
+}
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "ae": {"kind": "ae", **_COMMON},
+    "nae": {"kind": "nae", **_COMMON, "ae_pretrain_epochs": 5, "val_samples": 2048,
+            "loss": {"gamma": 1.0, "l2_energy": 0.0}, "sampler": _SAMPLER},
+    "wnae": {"kind": "wnae", **_COMMON, "ae_pretrain_epochs": 0, "val_samples": 2048, "sampler": _SAMPLER,
+             "wasserstein": {"method": "sinkhorn", "epsilon": 0.05, "n_iter": 100, "grad_through_chain": True}},
+}
+
+
+def _merge(defaults: dict, given: dict, prefix: str) -> dict:
+    if not isinstance(given, dict):
+        raise ValueError(f"model config '{prefix.rstrip('.')}' must be a mapping, got {type(given).__name__}")
+    out = copy.deepcopy(defaults)
+    for key, value in given.items():
+        if key not in defaults:
+            raise ValueError(f"unknown model config key '{prefix}{key}' (allowed: {sorted(defaults)})")
+        out[key] = _merge(defaults[key], value, f"{prefix}{key}.") if isinstance(defaults[key], dict) else value
+    return out
+
+
+def _check(ok: bool, key: str, value: Any, why: str) -> None:
+    if not ok:
+        raise ValueError(f"model config '{key}' = {value!r}: {why}")
+
+
+def _is_int(v: Any, lo: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= lo
+
+
+def _is_num(v: Any, lo: float, strict: bool = True) -> bool:
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+    return ok and (v > lo if strict else v >= lo)
+
+
+def resolve_config(cfg: dict) -> dict:
+    """Defaults filled in and every value checked; returns a new nested dict."""
+    if not isinstance(cfg, dict):
+        raise ValueError(f"model config must be a mapping, got {type(cfg).__name__}")
+    kind = cfg.get("kind", "ae")
+    _check(kind in MODEL_CLASSES, "kind", kind, f"must be one of {sorted(MODEL_CLASSES)}")
+    c = _merge(DEFAULTS[kind], cfg, "")
+    _check(isinstance(c["hidden"], list) and all(_is_int(h, 1) for h in c["hidden"]), "hidden", c["hidden"],
+           "must be a list of positive integers")
+    _check(_is_int(c["latent"], 1), "latent", c["latent"], "must be a positive integer")
+    _check(c["activation"] in ACTIVATIONS, "activation", c["activation"], f"must be one of {sorted(ACTIVATIONS)}")
+    for key in ("epochs", "batch_size", "patience"):
+        _check(_is_int(c[key], 1), key, c[key], "must be a positive integer")
+    _check(_is_int(c["lr_patience"], 0), "lr_patience", c["lr_patience"], "must be an integer >= 0")
+    _check(_is_num(c["lr"], 0), "lr", c["lr"], "must be > 0")
+    _check(_is_num(c["weight_decay"], 0, strict=False), "weight_decay", c["weight_decay"], "must be >= 0")
+    _check(_is_num(c["lr_factor"], 0) and c["lr_factor"] < 1, "lr_factor", c["lr_factor"], "must be in (0, 1)")
+    if kind == "ae":
+        return c
+    _check(_is_int(c["ae_pretrain_epochs"], 0), "ae_pretrain_epochs", c["ae_pretrain_epochs"], "must be an integer >= 0")
+    _check(_is_int(c["val_samples"], 2), "val_samples", c["val_samples"], "must be an integer >= 2")
+    s = c["sampler"]
+    _check(_is_int(s["n_steps"], 1), "sampler.n_steps", s["n_steps"], "must be a positive integer")
+    _check(s["step_size"] is None or _is_num(s["step_size"], 0), "sampler.step_size", s["step_size"], "must be null or > 0")
+    _check(_is_num(s["noise"], 0, strict=s["step_size"] is not None), "sampler.noise", s["noise"],
+           "must be > 0 when step_size is null (step = noise^2/2), else >= 0")
+    _check(_is_num(s["temperature"], 0), "sampler.temperature", s["temperature"], "must be > 0")
+    b = s["bounds"]
+    _check(b is None or (isinstance(b, (list, tuple)) and len(b) == 2 and all(_is_num(v, float("-inf")) for v in b)
+                         and b[0] < b[1]), "sampler.bounds", b, "must be null or [low, high] with low < high")
+    _check(s["clip_grad"] is None or _is_num(s["clip_grad"], 0), "sampler.clip_grad", s["clip_grad"], "must be null or > 0")
+    _check(_is_int(s["buffer_size"], 1), "sampler.buffer_size", s["buffer_size"], "must be a positive integer")
+    _check(_is_num(s["replay_ratio"], 0, strict=False) and s["replay_ratio"] <= 1, "sampler.replay_ratio",
+           s["replay_ratio"], "must be in [0, 1]")
+    _check(s["init"] in INITS, "sampler.init", s["init"], f"must be one of {INITS}")
+    _check(s["fresh"] in FRESH, "sampler.fresh", s["fresh"], f"must be one of {FRESH}")
+    _check(s["fresh"] != "uniform" or b is not None, "sampler.fresh", s["fresh"], "'uniform' needs sampler.bounds")
+    if kind == "nae":
+        for key in ("gamma", "l2_energy"):
+            _check(_is_num(c["loss"][key], 0, strict=False), f"loss.{key}", c["loss"][key], "must be >= 0")
+        return c
+    w = c["wasserstein"]
+    _check(w["method"] in METHODS, "wasserstein.method", w["method"], f"must be one of {METHODS}")
+    _check(_is_num(w["epsilon"], 0), "wasserstein.epsilon", w["epsilon"], "must be > 0")
+    _check(_is_int(w["n_iter"], 1), "wasserstein.n_iter", w["n_iter"], "must be a positive integer")
+    _check(w["grad_through_chain"] is True, "wasserstein.grad_through_chain", w["grad_through_chain"],
+           "must be true: with detached negatives the Wasserstein loss has no gradient w.r.t. the model "
+           "(use kind: nae for the detached contrastive loss)")
+    return c
+
+
+def build_model(cfg: dict, n_features: int) -> torch.nn.Module:
+    """The model named by cfg['kind'], with freshly initialised weights (seed torch beforehand)."""
+    if not _is_int(n_features, 1):
+        raise ValueError(f"n_features must be a positive integer, got {n_features!r}")
+    c = resolve_config(cfg)
+    arch = {"n_features": n_features, "hidden": c["hidden"], "latent": c["latent"], "activation": c["activation"]}
+    if c["kind"] == "nae":
+        return NAE(**arch, **c["loss"])
+    if c["kind"] == "wnae":
+        w = c["wasserstein"]
+        return WNAE(**arch, method=w["method"], epsilon=w["epsilon"], n_iter=w["n_iter"])
+    return AutoEncoder(**arch)
+
+
+def build_sampler(cfg: dict, n_features: int, device: str | torch.device) -> LangevinSampler | None:
+    """The Langevin sampler of an NAE/WNAE config; None for a plain AE."""
+    c = resolve_config(cfg)
+    if c["kind"] == "ae":
+        return None
+    return LangevinSampler(n_features, device, **c["sampler"])

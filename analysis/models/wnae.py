@@ -1,0 +1,37 @@
+"""Wasserstein normalized autoencoder (WNAE, after the CMS study of semivisible jets).
+
+Loss per batch: W_2^2(x+, x-) between the data batch and the negatives from a Langevin chain on E.
+The model enters the loss only through x-, so the chain is kept differentiable (create_graph=True)
+and the gradient flows through the sampled negatives into the energy's parameters, as in the WNAE
+paper. A detached chain would leave the loss without any gradient, so there is no such option:
+``wasserstein.grad_through_chain`` must be true (the detached contrastive loss is ``kind: nae``).
+"""
+from __future__ import annotations
+
+import torch
+
+from analysis.models.ae import AutoEncoder, weighted_mean
+from analysis.models.distances import wasserstein
+
+
+class WNAE(AutoEncoder):
+    """AE trained to make its Langevin samples match the data in Wasserstein distance."""
+
+    uses_sampler = True
+    grad_through_chain = True
+
+    def __init__(self, n_features: int, hidden: list[int], latent: int, activation: str = "relu",
+                 method: str = "sinkhorn", epsilon: float = 0.05, n_iter: int = 100):
+        super().__init__(n_features, hidden, latent, activation)
+        self.method = method
+        self.epsilon = epsilon
+        self.n_iter = n_iter
+
+    def loss(
+        self, x_pos: torch.Tensor, x_neg: torch.Tensor, w: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        loss = wasserstein(x_pos, x_neg, self.method, self.epsilon, self.n_iter, a=w)
+        with torch.no_grad():
+            mean_pos = weighted_mean(self.energy(x_pos), w)
+            mean_neg = self.energy(x_neg).mean()
+        return loss, mean_pos, mean_neg

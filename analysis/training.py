@@ -1,0 +1,236 @@
+"""The one training loop for the AE, NAE and WNAE: device-agnostic, resumable, signal-agnostic.
+
+Per step everything stays on the device: batches are gathered from the training set held on the
+device, the replay buffer is a device tensor, and epoch sums are accumulated as tensors, so the only
+host syncs are one per epoch (plus the CPU assignment of ``wasserstein.method: exact``).
+
+Model selection never looks at signal: the AE keeps the epoch with the lowest validation loss, the
+NAE/WNAE the epoch with the lowest EXACT Wasserstein distance (W_2^2) between a fixed validation
+subset and as many negatives drawn by the sampler (own RNG stream, nothing pushed to the buffer).
+The ``monitor`` AUC is recorded in the history only.
+
+Files in ``workdir``: checkpoint.pt (after every epoch: model, optimiser, scheduler, replay buffer,
+every RNG state, history, early-stopping state), best.pt (selected epoch), model.pt (final epoch),
+history.json. best.pt and model.pt hold {cfg, n_features, state_dict, epoch} and load with
+`load_model`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from analysis.models.distances import exact
+from analysis.models.registry import build_model, build_sampler, resolve_config
+
+HISTORY_KEYS = ("loss", "val_loss", "e_pos", "e_neg", "val_wasserstein", "monitor_auc", "lr", "time_s", "phase")
+
+
+def _as_features(x: np.ndarray, name: str, n_features: int | None = None) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[0] == 0 or not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"{name} must be a non-empty 2-D float array (n, d), got shape {x.shape} dtype {x.dtype}")
+    if n_features is not None and x.shape[1] != n_features:
+        raise ValueError(f"{name} has {x.shape[1]} features, x_train has {n_features}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name} contains non-finite values")
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _check_inputs(x_train, x_val, w_train, monitor):
+    x_train = _as_features(x_train, "x_train")
+    x_val = _as_features(x_val, "x_val", x_train.shape[1])
+    if w_train is not None:
+        w_train = np.asarray(w_train, dtype=np.float32)
+        if w_train.shape != (x_train.shape[0],):
+            raise ValueError(f"w_train must have shape ({x_train.shape[0]},), got {w_train.shape}")
+        if not np.isfinite(w_train).all() or (w_train < 0).any() or w_train.sum() <= 0:
+            raise ValueError("w_train must be finite, >= 0 and not all zero")
+    if monitor is not None:
+        x_mon = _as_features(monitor[0], "monitor[0]", x_train.shape[1])
+        y_mon = np.asarray(monitor[1])
+        if y_mon.shape != (x_mon.shape[0],) or not np.isin(y_mon, (0, 1)).all() or len(np.unique(y_mon)) != 2:
+            raise ValueError("monitor[1] must be labels in {0, 1} with both classes, one per row of monitor[0]")
+        monitor = (x_mon, y_mon)
+    return x_train, x_val, w_train, monitor
+
+
+def _seeds(seed: int) -> list[int]:
+    """Independent seeds for: weights, batching, the sampler, the validation sampler."""
+    return [int(s) for s in np.random.SeedSequence(seed).generate_state(4, dtype=np.uint32)]
+
+
+@torch.no_grad()
+def _energies(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    return torch.cat([model.energy(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)])
+
+
+def score(model: torch.nn.Module, x: np.ndarray, batch_size: int = 65536) -> np.ndarray:
+    """Anomaly score = energy (per-sample reconstruction error), float64, one per row of x."""
+    device = next(model.parameters()).device
+    model.eval()
+    xt = torch.as_tensor(_as_features(x, "x"), device=device)
+    return _energies(model, xt, batch_size).double().cpu().numpy()
+
+
+def load_model(path: str, device: str = "cpu") -> torch.nn.Module:
+    """A model from best.pt, model.pt or checkpoint.pt, in eval mode on `device`."""
+    blob = torch.load(path, map_location=device, weights_only=True)
+    model = build_model(blob["cfg"], blob["n_features"]).to(device)
+    model.load_state_dict(blob["state_dict"] if "state_dict" in blob else blob["model"])
+    return model.eval()
+
+
+def _save(obj: dict, path: str) -> None:
+    """Atomic write, so a kill never leaves a truncated file."""
+    tmp = f"{path}.tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _model_file(model, cfg, n_features, epoch) -> dict:
+    return {"cfg": cfg, "n_features": n_features, "epoch": epoch,
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+
+
+def _json_value(v):
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str, seed: int,
+                device: str | None = None, w_train: np.ndarray | None = None, resume: bool = True,
+                monitor: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+    """Train the model of `cfg` on standardised features; write checkpoint/best/model/history to `workdir`.
+
+    Returns the history: per-epoch lists (loss, val_loss, e_pos, e_neg, val_wasserstein,
+    monitor_auc, lr, time_s, phase; None where not applicable) and 'best_epoch', the 0-based index
+    of the selected epoch in those lists. Resuming from checkpoint.pt (same cfg apart from
+    `epochs`) gives bit-identical results on the CPU. Raises RuntimeError on a diverging training,
+    leaving the files of the last good epoch.
+    """
+    cfg = resolve_config(cfg)
+    x_train, x_val, w_train, monitor = _check_inputs(x_train, x_val, w_train, monitor)
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    n, n_features = x_train.shape
+    os.makedirs(workdir, exist_ok=True)
+    ckpt_path = os.path.join(workdir, "checkpoint.pt")
+    seed_model, seed_batch, seed_sample, seed_val = _seeds(seed)
+
+    torch.manual_seed(seed_model)
+    model = build_model(cfg, n_features).to(device)
+    sampler = build_sampler(cfg, n_features, device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=cfg["lr_factor"],
+                                                       patience=cfg["lr_patience"])
+    g_batch = torch.Generator().manual_seed(seed_batch)
+    g_sample = torch.Generator(device=device).manual_seed(seed_sample)
+    state = {"epoch": 0, "best": math.inf, "best_epoch": None, "bad_epochs": 0, "stopped": False,
+             "history": {k: [] for k in HISTORY_KEYS}}
+
+    if resume and os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        same = {k: v for k, v in ck["cfg"].items() if k != "epochs"} == {k: v for k, v in cfg.items() if k != "epochs"}
+        if not same or ck["n_features"] != n_features or ck["seed"] != seed or ck["n_train"] != n:
+            raise ValueError(f"{ckpt_path} was written for another config, seed or data; use resume=False "
+                             "or another workdir")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        if sampler is not None:
+            sampler.load_state_dict(ck["sampler"])
+        torch.set_rng_state(ck["rng"]["torch"])
+        if torch.cuda.is_available() and "cuda" in ck["rng"]:
+            torch.cuda.set_rng_state_all(ck["rng"]["cuda"])
+        g_batch.set_state(ck["rng"]["batch"])
+        g_sample.set_state(ck["rng"]["sample"])
+        state = ck["state"]
+
+    xt = torch.as_tensor(x_train, device=device)
+    wt = None if w_train is None else torch.as_tensor(w_train, device=device)
+    # fixed validation subset for the sampler-based metrics (the AE uses all of x_val)
+    val_idx = torch.randperm(x_val.shape[0], generator=torch.Generator().manual_seed(seed_val))
+    xv = torch.as_tensor(x_val, device=device)
+    xv_sub = xv[val_idx[: cfg.get("val_samples", x_val.shape[0])].to(device)]
+    bs = min(cfg["batch_size"], n)
+    n_batches = n // bs  # the partial last batch is dropped: static shapes, equal-size W batches
+    pretrain = cfg.get("ae_pretrain_epochs", 0)
+    total = pretrain + cfg["epochs"]
+    hist = state["history"]
+
+    for epoch in range(state["epoch"], total):
+        if state["stopped"]:
+            break
+        phase = "ae" if (not model.uses_sampler or epoch < pretrain) else cfg["kind"]
+        t0 = time.perf_counter()
+        model.train()
+        perm = torch.randperm(n, generator=g_batch).to(device)
+        sums = torch.zeros(3, device=device)
+        no_neg = torch.tensor(math.nan, device=device)
+        for b in range(n_batches):
+            idx = perm[b * bs:(b + 1) * bs]
+            xb = xt[idx]
+            wb = None if wt is None else wt[idx]
+            if phase == "ae":
+                loss, e_pos, e_neg = model.reconstruction_loss(xb, wb)
+            else:
+                x_neg = sampler.sample(model.energy, xb, g_sample, differentiable=model.grad_through_chain)
+                loss, e_pos, e_neg = model.loss(xb, x_neg, wb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sums += torch.stack([loss.detach(), e_pos, no_neg if e_neg is None else e_neg])
+
+        model.eval()
+        if phase == "ae" and not model.uses_sampler:
+            val_loss = _energies(model, xv, 65536).mean().item()
+            val_w = math.nan
+        else:
+            g_val = torch.Generator(device=device).manual_seed(seed_val + epoch)
+            x_neg_val = sampler.sample(model.energy, xv_sub, g_val, differentiable=False, push=False)
+            with torch.no_grad():
+                val_loss = (model.reconstruction_loss(xv, None) if phase == "ae"
+                            else model.loss(xv_sub, x_neg_val, None))[0].item()
+                val_w = exact(xv_sub, x_neg_val).item()
+        loss_m, e_pos_m, e_neg_m = (sums / n_batches).tolist()
+        bad = [k for k, v in (("loss", loss_m), ("e_pos", e_pos_m), ("val_loss", val_loss)) if not math.isfinite(v)]
+        if phase != "ae":
+            bad += [k for k, v in (("e_neg", e_neg_m), ("val_wasserstein", val_w)) if not math.isfinite(v)]
+        if bad:
+            raise RuntimeError(f"training diverged in epoch {epoch} ({cfg['kind']}, phase {phase}): non-finite "
+                               f"{', '.join(bad)}; {workdir} keeps best.pt/checkpoint.pt of the last good epoch. "
+                               "Lower lr or sampler.step_size, or set sampler.clip_grad / loss.gamma.")
+        auc = math.nan
+        if monitor is not None:
+            auc = float(roc_auc_score(monitor[1], score(model, monitor[0])))
+
+        selectable = phase == cfg["kind"]
+        metric = val_w if model.uses_sampler else val_loss
+        for key, value in zip(HISTORY_KEYS, (loss_m, val_loss, e_pos_m, e_neg_m, val_w, auc,
+                                             opt.param_groups[0]["lr"], time.perf_counter() - t0, phase)):
+            hist[key].append(_json_value(value))
+        state["epoch"] = epoch + 1
+        if selectable:
+            sched.step(metric)
+            if metric < state["best"]:
+                state.update(best=metric, best_epoch=epoch, bad_epochs=0)
+                _save(_model_file(model, cfg, n_features, epoch), os.path.join(workdir, "best.pt"))
+            else:
+                state["bad_epochs"] += 1
+            state["stopped"] = state["bad_epochs"] >= cfg["patience"]
+        rng = {"torch": torch.get_rng_state(), "batch": g_batch.get_state(), "sample": g_sample.get_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        _save({"cfg": cfg, "n_features": n_features, "seed": seed, "n_train": n,
+               "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+               "sampler": None if sampler is None else sampler.state_dict(), "rng": rng, "state": state}, ckpt_path)
+
+    _save(_model_file(model, cfg, n_features, state["epoch"] - 1), os.path.join(workdir, "model.pt"))
+    result = {**hist, "best_epoch": state["best_epoch"]}
+    with open(os.path.join(workdir, "history.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    return result

@@ -1,0 +1,179 @@
+"""Models, sampler, Wasserstein distances and the training loop, on small toys (CPU, seconds)."""
+import json
+import os
+
+import numpy as np
+import ot
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from analysis.models.distances import exact, sinkhorn, squared_distances
+from analysis.models.registry import build_model, build_sampler, resolve_config
+from analysis.models.sampler import LangevinSampler
+from analysis.training import load_model, score, train_model
+
+TOY_SAMPLER = {"noise": 0.05, "step_size": 0.2, "buffer_size": 2000}
+TOY_ARCH = {"hidden": [16, 16], "latent": 1, "lr": 5e-3, "val_samples": 400}
+
+
+def _blobs(n, rng):
+    centres = np.array([[-1.5, 0.0], [1.5, 0.0]])
+    return (centres[rng.integers(0, 2, n)] + 0.3 * rng.standard_normal((n, 2))).astype(np.float32)
+
+
+def _ring(radius=3.5, n=200):
+    phi = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return (radius * np.stack([np.cos(phi), np.sin(phi)], 1)).astype(np.float32)
+
+
+def test_unknown_and_bad_config_keys_raise():
+    with pytest.raises(ValueError, match="'hiden'"):
+        build_model({"kind": "ae", "hiden": [10]}, 4)
+    with pytest.raises(ValueError, match="'sampler.nsteps'"):
+        build_model({"kind": "wnae", "sampler": {"nsteps": 5}}, 4)
+    with pytest.raises(ValueError, match="'sampler'"):  # an AE has no sampler
+        build_model({"kind": "ae", "sampler": {}}, 4)
+    with pytest.raises(ValueError, match="grad_through_chain"):
+        build_model({"kind": "wnae", "wasserstein": {"grad_through_chain": False}}, 4)
+    with pytest.raises(ValueError, match="'kind'"):
+        build_model({"kind": "vae"}, 4)
+    c = resolve_config({"kind": "wnae"})
+    assert c["hidden"] == [10, 10] and c["latent"] == 6 and c["sampler"]["bounds"] == [-4.0, 4.0]
+    assert c["wasserstein"]["method"] == "sinkhorn"
+    sizes = [m.out_features for m in build_model(c, 8).modules() if isinstance(m, torch.nn.Linear)]
+    assert sizes == [10, 10, 6, 10, 10, 8]  # the CMS WNAE architecture
+
+
+def test_exact_wasserstein_equals_pot_emd2_value_and_gradient():
+    rng = np.random.default_rng(3)
+    for n, d in ((30, 2), (64, 5)):
+        x = torch.tensor(rng.standard_normal((n, d)), requires_grad=True)
+        y = torch.tensor(rng.standard_normal((n, d)) + 0.5)
+        ours = exact(x, y)
+        ours.backward()
+        m = squared_distances(x.detach(), y).numpy()
+        a = np.full(n, 1.0 / n)
+        assert abs(ours.item() - ot.emd2(a, a, m)) < 1e-6
+        # POT differentiates emd2 through the cost matrix with the plan fixed, like `exact`
+        x2 = x.detach().clone().requires_grad_(True)
+        ot.emd2(torch.tensor(a), torch.tensor(a), squared_distances(x2, y)).backward()
+        assert torch.allclose(x.grad, x2.grad, atol=1e-9)
+
+
+def test_sinkhorn_approaches_exact_as_epsilon_shrinks():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(48, 2, generator=g, dtype=torch.float64)
+    y = torch.randn(48, 2, generator=g, dtype=torch.float64) * 0.7 + 1.0
+    w = exact(x, y).item()
+    errors = [abs(sinkhorn(x, y, epsilon=eps, n_iter=1000).item() - w) for eps in (1.0, 0.1, 0.02)]
+    assert errors[0] > errors[1] > errors[2]
+    assert errors[2] < 0.01 * w
+
+
+def test_langevin_step_rule_and_ring_buffer():
+    # E = |x|^2 / 2, grad = x: without noise each step scales x by (1 - step / T)
+    s = LangevinSampler(3, "cpu", n_steps=10, step_size=0.1, noise=0.0, temperature=2.0, bounds=None,
+                        buffer_size=5, init="pcd", fresh="gaussian")
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randn(4, 3, generator=g)
+    x = s.run_chain(lambda v: 0.5 * (v**2).sum(1), x0, g, differentiable=False)
+    assert torch.allclose(x, x0 * 0.95**10, atol=1e-6)
+    assert s.noise == 0.0 and LangevinSampler(3, "cpu", noise=0.02).step_size == pytest.approx(2e-4)
+    s.push(torch.arange(12.0).reshape(4, 3))
+    s.push(torch.full((3, 3), -1.0))  # wraps around: rows 4, 0, 1 overwritten
+    assert s.n_filled == 5 and s.ptr == 2
+    assert s.buffer[:, 0].tolist() == [-1.0, -1.0, 6.0, 9.0, -1.0]
+    init = s.initial(torch.zeros(1000, 3), g)  # replay_ratio 0.95: most rows come from the buffer
+    from_buffer = (init[:, None, :] == s.buffer[None]).all(-1).any(-1).float().mean().item()
+    assert 0.9 < from_buffer < 0.99
+    cd = LangevinSampler(3, "cpu", init="cd")
+    assert torch.equal(cd.initial(x0, g), x0) and cd.buffer.shape == (0, 3)
+    # clamped to the bounds
+    b = LangevinSampler(3, "cpu", n_steps=3, noise=5.0, bounds=(-1.0, 1.0))
+    assert b.run_chain(lambda v: (v**2).sum(1), x0, g, False).abs().max() <= 1.0
+
+
+def test_wnae_gradient_flows_through_the_chain():
+    torch.manual_seed(0)
+    cfg = {"kind": "wnae", "wasserstein": {"method": "exact"}}
+    model = build_model(cfg, 4)
+    sampler = build_sampler(cfg, 4, "cpu")
+    x = torch.randn(64, 4)
+    x_neg = sampler.sample(model.energy, x, torch.Generator().manual_seed(1), differentiable=True)
+    loss = model.loss(x, x_neg, None)[0]
+    loss.backward()
+    assert model.encoder[0].weight.grad.abs().sum() > 0  # the model reaches W only through x-
+
+
+def test_ae_loss_decreases_and_flags_points_off_a_1d_manifold(tmp_path):
+    rng = np.random.default_rng(1)
+
+    def curve(n, off=0.0):
+        t = rng.uniform(-2, 2, n)
+        x = np.stack([t, np.sin(1.5 * t), 0.5 * t**2 - 0.7], 1) + 0.03 * rng.standard_normal((n, 3))
+        return (x + off * rng.standard_normal((n, 3))).astype(np.float32)
+
+    x_train, x_val = curve(3000), curve(600)
+    x_sig = curve(600, off=0.5)
+    x_mon = np.concatenate([x_val[:300], x_sig[:300]])
+    y_mon = np.r_[np.zeros(300), np.ones(300)]
+    cfg = {"kind": "ae", "hidden": [16, 16], "latent": 1, "epochs": 15, "lr": 1e-2, "batch_size": 128}
+    hist = train_model(cfg, x_train, x_val, str(tmp_path), seed=7, monitor=(x_mon, y_mon))
+    assert hist["loss"][-1] < 0.3 * hist["loss"][0]
+    assert hist["best_epoch"] == int(np.argmin(hist["val_loss"]))  # selection by val loss only
+    assert len(hist["monitor_auc"]) == 15 and hist["e_neg"] == [None] * 15
+    model = load_model(str(tmp_path / "best.pt"))
+    s_bkg, s_sig = score(model, x_val[300:]), score(model, x_sig[300:])
+    assert s_bkg.dtype == np.float64 and s_bkg.shape == (300,)
+    assert roc_auc_score(np.r_[np.zeros(300), np.ones(300)], np.r_[s_bkg, s_sig]) > 0.8
+    on_disk = json.loads((tmp_path / "history.json").read_text())
+    assert on_disk["best_epoch"] == hist["best_epoch"] and on_disk["val_loss"] == hist["val_loss"]
+    assert {"checkpoint.pt", "best.pt", "model.pt", "history.json"} <= set(os.listdir(tmp_path))
+
+
+@pytest.mark.parametrize("kind,extra", [
+    ("nae", {"ae_pretrain_epochs": 2, "epochs": 8}),
+    ("wnae", {"epochs": 12, "wasserstein": {"method": "exact"}}),
+])
+def test_nae_and_wnae_energy_low_on_data_high_far_away(tmp_path, kind, extra):
+    rng = np.random.default_rng(0)
+    x_train, x_val = _blobs(2048, rng), _blobs(600, rng)
+    cfg = {"kind": kind, **TOY_ARCH, "sampler": TOY_SAMPLER, **extra}
+    hist = train_model(cfg, x_train, x_val, str(tmp_path), seed=2)
+    sampler_epochs = [i for i, p in enumerate(hist["phase"]) if p == kind]
+    assert hist["best_epoch"] == sampler_epochs[int(np.argmin([hist["val_wasserstein"][i] for i in sampler_epochs]))]
+    assert all(e is not None for e in hist["e_neg"][sampler_epochs[0]:])
+    model = load_model(str(tmp_path / "best.pt"))
+    e_data, e_far = score(model, x_val).mean(), score(model, _ring()).mean()
+    assert e_far > 3 * e_data
+    # the negatives moved towards the data: the selected epoch beats the first sampler epoch
+    assert hist["val_wasserstein"][hist["best_epoch"]] < hist["val_wasserstein"][sampler_epochs[0]]
+
+
+def test_kill_and_resume_gives_identical_weights(tmp_path):
+    rng = np.random.default_rng(5)
+    x_train, x_val = _blobs(512, rng), _blobs(200, rng)
+    cfg = {"kind": "wnae", **TOY_ARCH, "batch_size": 128, "ae_pretrain_epochs": 1,
+           "sampler": TOY_SAMPLER, "wasserstein": {"n_iter": 20}}
+    full = train_model({**cfg, "epochs": 3}, x_train, x_val, str(tmp_path / "a"), seed=4)
+    train_model({**cfg, "epochs": 1}, x_train, x_val, str(tmp_path / "b"), seed=4)  # "killed" after 2 epochs
+    resumed = train_model({**cfg, "epochs": 3}, x_train, x_val, str(tmp_path / "b"), seed=4)
+    a = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    ck_a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+    ck_b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert torch.equal(ck_a["sampler"]["buffer"], ck_b["sampler"]["buffer"])
+    for key in ("loss", "val_loss", "e_neg", "val_wasserstein", "lr", "phase"):
+        assert full[key] == resumed[key]
+    with pytest.raises(ValueError, match="another config"):
+        train_model({**cfg, "epochs": 3, "lr": 1e-3}, x_train, x_val, str(tmp_path / "b"), seed=4)
+
+
+def test_diverging_training_raises(tmp_path):
+    rng = np.random.default_rng(6)
+    x = _blobs(256, rng)
+    with pytest.raises(RuntimeError, match="diverged in epoch 0"):
+        train_model({"kind": "ae", "lr": 1e30, "epochs": 2, "batch_size": 64}, x, x, str(tmp_path), seed=0)
+    assert not (tmp_path / "best.pt").exists() and not (tmp_path / "checkpoint.pt").exists()

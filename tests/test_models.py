@@ -40,7 +40,7 @@ def test_unknown_and_bad_config_keys_raise():
         build_model({"kind": "vae"}, 4)
     c = resolve_config({"kind": "wnae"})
     assert c["hidden"] == [10, 10] and c["latent"] == 6 and c["sampler"]["bounds"] == [-4.0, 4.0]
-    assert c["wasserstein"]["method"] == "sinkhorn"
+    assert c["wasserstein"]["method"] == "exact"
     sizes = [m.out_features for m in build_model(c, 8).modules() if isinstance(m, torch.nn.Linear)]
     assert sizes == [10, 10, 6, 10, 10, 8]  # the CMS WNAE architecture
 

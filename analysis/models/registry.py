@@ -9,6 +9,10 @@ Keys beyond the common ones: ``lr_factor`` (ReduceLROnPlateau factor), ``ae_pret
 (epochs of plain reconstruction training before the NAE/WNAE loss; they come on top of ``epochs``),
 ``val_samples`` (size of the fixed validation subset and of the negative sample drawn each epoch
 for the exact validation Wasserstein distance that selects the best epoch).
+
+The WNAE default is the exact W (the reference WNAE's ``ot.emd2``): at batch 256 on a CPU the
+assignment takes ~8 ms against ~150 ms for 100 log-domain Sinkhorn iterations; Sinkhorn stays the
+option for large batches on a GPU, where it runs without a host sync.
 """
 from __future__ import annotations
 
@@ -35,10 +39,10 @@ _SAMPLER = {
 }
 DEFAULTS: dict[str, dict[str, Any]] = {
     "ae": {"kind": "ae", **_COMMON},
-    "nae": {"kind": "nae", **_COMMON, "ae_pretrain_epochs": 5, "val_samples": 2048,
+    "nae": {"kind": "nae", **_COMMON, "ae_pretrain_epochs": 5, "val_samples": 1024,
             "loss": {"gamma": 1.0, "l2_energy": 0.0}, "sampler": _SAMPLER},
-    "wnae": {"kind": "wnae", **_COMMON, "ae_pretrain_epochs": 0, "val_samples": 2048, "sampler": _SAMPLER,
-             "wasserstein": {"method": "sinkhorn", "epsilon": 0.05, "n_iter": 100, "grad_through_chain": True}},
+    "wnae": {"kind": "wnae", **_COMMON, "ae_pretrain_epochs": 0, "val_samples": 1024, "sampler": _SAMPLER,
+             "wasserstein": {"method": "exact", "epsilon": 0.05, "n_iter": 100, "grad_through_chain": True}},
 }
 
 

@@ -10,6 +10,8 @@ from typing import Callable
 import awkward as ak
 import numpy as np
 
+from analysis.features.substructure import delta_phi
+
 
 def _leading_pair(events: ak.Array, coll: str = "FatJet") -> tuple[ak.Array, ak.Array]:
     """The two leading objects, padded with None where an event has fewer."""
@@ -26,11 +28,6 @@ def _p4(j: ak.Array) -> tuple[ak.Array, ak.Array, ak.Array, ak.Array]:
     pz = j.pt * np.sinh(j.eta)
     e = np.sqrt(px**2 + py**2 + pz**2 + j.mass**2)
     return px, py, pz, e
-
-
-def delta_phi(a, b):
-    """phi_a - phi_b wrapped into [-pi, pi)."""
-    return (a - b + np.pi) % (2 * np.pi) - np.pi
 
 
 def dijet_system(events: ak.Array) -> dict[str, np.ndarray]:

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from analysis.models.registry import resolve_config as resolve_model_config
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
 TOP_KEYS = {
@@ -202,6 +204,10 @@ def load_config(name: str) -> Config:
     models = {m: _pick({"name": m} | (over or {}), model_cat, path, f"models.{m}") for m, over in models_raw.items()}
     for m in models:
         models[m].pop("name")
+        try:  # every model key and value checked now, not when its training starts
+            resolve_model_config(models[m])
+        except ValueError as e:
+            raise ConfigError(f"{path}: models.{m}: {e}") from None
 
     dataset = {"split": [0.7, 0.15, 0.15], "seed": 1, "scaler": "standard", "jets_per_event": 2} | (raw.get("dataset") or {})
     split = dataset["split"]

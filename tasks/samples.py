@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 
 import law
-import luigi
 
 from analysis.generation import generate_sample
 from analysis.io.nanoaod import read_events, write_events

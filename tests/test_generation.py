@@ -9,7 +9,8 @@ import pytest
 import uproot
 
 from analysis.generation import generate_sample
-from analysis.generation.nanoaod import BRANCHES, TREE
+from analysis.generation.nanoaod import BRANCHES
+from analysis.io.nanoaod import TREE
 from analysis.generation.pythia import (
     dark_lambda, dark_meson_decays, generate_records, make_pythia, pythia_seed,
 )

@@ -12,7 +12,7 @@ import awkward as ak
 import numpy as np
 
 from analysis.generation.clustering import cluster_fatjets, cluster_jets, kinematics
-from analysis.io.nanoaod import TREE, write_tree
+from analysis.io.nanoaod import write_tree
 FATJET_FIELDS = ("pt", "eta", "phi", "mass", "msoftdrop", "nConstituents")
 JET_FIELDS = ("pt", "eta", "phi", "mass")
 PFCANDS_FIELDS = ("pt", "eta", "phi", "mass", "charge", "pdgId", "fatJetIdx")

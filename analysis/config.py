@@ -24,8 +24,9 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
 TOP_KEYS = {
     "description", "generation", "samples", "selection", "features", "dataset", "models",
-    "training", "plots",
+    "training", "plots", "inputs",
 }
+ON_BAD_FILE = ("fail", "skip")
 SAMPLE_KEYS = {
     "process", "label", "pt_hat_min", "params", "xsec_pb", "pythia", "mpi", "sqrt_s",
     "chunks", "events_per_chunk",
@@ -51,6 +52,7 @@ class Config:
     models: dict[str, dict]
     training: dict
     plots: dict
+    inputs: dict = field(default_factory=lambda: {"on_bad_file": "fail"})
     description: str = ""
     raw: dict = field(default_factory=dict, repr=False)
 
@@ -63,7 +65,7 @@ class Config:
         return short_hash(*(self.sample_hash(s) for s in sorted(self.samples)))
 
     def skim_hash(self, sample: str) -> str:
-        return short_hash(self.sample_hash(sample), self.selection)
+        return short_hash(self.sample_hash(sample), self.selection, self.inputs)
 
     def dataset_hash(self) -> str:
         """Everything the h5 dataset depends on: all samples (and labels), selection, features, split."""
@@ -214,12 +216,17 @@ def load_config(name: str) -> Config:
     _require(isinstance(split, list) and len(split) == 3 and all(x > 0 for x in split)
              and abs(sum(split) - 1) < 1e-9, path, "dataset.split", "three positive fractions summing to 1")
     _require(dataset["scaler"] in ("standard", "minmax"), path, "dataset.scaler", "'standard' or 'minmax'")
+    inputs = {"on_bad_file": "fail"} | (raw.get("inputs") or {})
+    for k in inputs:
+        _require(k == "on_bad_file", path, f"inputs.{k}", "unknown key (allowed: on_bad_file)")
+    _require(inputs["on_bad_file"] in ON_BAD_FILE, path, "inputs.on_bad_file",
+             f"one of {', '.join(ON_BAD_FILE)} (skip: an unreadable input file is counted and left out)")
     training = {"seed": 1, "device": "auto"} | (raw.get("training") or {})
     plots = {"eps_b": [1e-4, 1e-3, 1e-2, 0.1, 0.5]} | (raw.get("plots") or {})
 
     return Config(
         name=path.stem, path=str(path), generation=generation, samples=samples, selection=selection,
-        features=features, dataset=dataset, models=models, training=training, plots=plots,
+        features=features, dataset=dataset, models=models, training=training, plots=plots, inputs=inputs,
         description=raw.get("description", ""), raw=raw,
     )
 

@@ -64,7 +64,7 @@ class Task(law.Task):
         path = Path(self.local_path("config.json"))
         path.parent.mkdir(parents=True, exist_ok=True)
         snap = {k: getattr(self.cfg, k) for k in ("generation", "samples", "selection", "features",
-                                                    "dataset", "models", "training", "plots")}
+                                                    "dataset", "models", "training", "plots", "inputs")}
         with atomic_paths(str(path)) as (tmp,):
             Path(tmp).write_text(json.dumps(snap, indent=1, sort_keys=True, default=str))
 

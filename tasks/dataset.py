@@ -22,11 +22,15 @@ class FeatureDataset(Task):
     def run(self):
         cfg = self.cfg
         skims = SkimEvents.req(self)
-        per_sample: dict[str, dict] = {s: {"tables": [], "sum_genweight": 0.0, "xsec": []} for s in cfg.samples}
+        per_sample: dict[str, dict] = {s: {"tables": [], "sum_genweight": 0.0, "xsec": [], "skipped": []}
+                                       for s in cfg.samples}
         for b, (sample, _chunk) in skims.branch_map.items():
             out = skims.as_branch(b).output()
             flow = read_json(out["cutflow"].path)
             acc = per_sample[sample]
+            if "skipped" in flow:
+                acc["skipped"].append(flow["skipped"])
+                continue
             acc["sum_genweight"] += flow["sum_genweight"]
             acc["xsec"].append(flow["xsec_pb"])
             events = read_events(out["events"].path, ["FatJet", "PFCands", "MET", "genWeight", "event"])
@@ -34,6 +38,8 @@ class FeatureDataset(Task):
         samples = []
         for name, acc in per_sample.items():
             spec = cfg.samples[name]
+            if not acc["tables"]:
+                raise ValueError(f"sample {name}: every input file was skipped as unreadable: {acc['skipped']}")
             samples.append({
                 "name": name, "label": int(spec["label"] == "signal"), "table": concat_tables(acc["tables"]),
                 # chunks of one sample share the process: average Pythia's per-chunk estimates
@@ -44,5 +50,7 @@ class FeatureDataset(Task):
         with atomic_paths(out["dataset"].path) as (tmp,):
             summary = build_dataset(samples, cfg.features["names"], cfg.dataset["split"], cfg.dataset["seed"],
                                     cfg.dataset["scaler"], tmp)
+        for name, acc in per_sample.items():
+            summary[name]["files_skipped"] = acc["skipped"]
         write_json(out["summary"].path, summary)
         self.write_config_snapshot()

@@ -4,9 +4,10 @@ from __future__ import annotations
 import hashlib
 
 import law
+import numpy as np
 
 from analysis.generation import generate_sample
-from analysis.io.nanoaod import read_events, write_events
+from analysis.io.nanoaod import InputError, read_events, write_events, write_tree
 from analysis.selection.cuts import apply_selection
 from tasks.base import Task, atomic_paths, read_json, write_json
 
@@ -77,10 +78,20 @@ class SkimEvents(SampleWorkflow):
     def run(self):
         inp, out = self.input(), self.output()
         meta = read_json(inp["meta"].path)
-        events = read_events(inp["events"].path)
+        info = {"sample": self.sample, "chunk": self.chunk, "xsec_pb": meta["xsec_pb"],
+                "sum_genweight": meta["sum_genweight"], "n_generated": meta["n_events"]}
+        try:
+            events = read_events(inp["events"].path)
+        except InputError as e:
+            if self.cfg.inputs["on_bad_file"] != "skip":
+                raise
+            # skipped: counted in the cut flow, left out of the dataset and of its normalisation
+            self.logger.warning(f"skipping unreadable input: {e}")
+            with atomic_paths(out["events"].path) as (tmp,):
+                write_tree(tmp, {"event": np.zeros(0, np.uint64)})
+            write_json(out["cutflow"].path, info | {"cutflow": [], "skipped": str(e)})
+            return
         mask, flow = apply_selection(events, self.cfg.selection, events.genWeight)
         with atomic_paths(out["events"].path) as (tmp,):
             write_events(tmp, events[mask])
-        write_json(out["cutflow"].path, {"sample": self.sample, "chunk": self.chunk, "cutflow": flow,
-                                         "xsec_pb": meta["xsec_pb"], "sum_genweight": meta["sum_genweight"],
-                                         "n_generated": meta["n_events"]})
+        write_json(out["cutflow"].path, info | {"cutflow": flow})

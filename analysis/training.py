@@ -88,7 +88,7 @@ def load_model(path: str, device: str = "cpu") -> torch.nn.Module:
 
 def _save(obj: dict, path: str) -> None:
     """Atomic write, so a kill never leaves a truncated file."""
-    tmp = f"{path}.tmp"
+    tmp = f"{path}.tmp-{os.getpid()}"  # per process: two runs of one training cannot collide
     torch.save(obj, tmp)
     os.replace(tmp, path)
 

@@ -81,7 +81,9 @@ class SkimEvents(SampleWorkflow):
         info = {"sample": self.sample, "chunk": self.chunk, "xsec_pb": meta["xsec_pb"],
                 "sum_genweight": meta["sum_genweight"], "n_generated": meta["n_events"]}
         try:
-            events = read_events(inp["events"].path)
+            # what the selection needs must be there: a file of another layout is a bad input, not a crash
+            need = [*(self.cfg.selection.get("objects") or {}), "MET", "genWeight"]
+            events = read_events(inp["events"].path, require=need)
         except InputError as e:
             if self.cfg.inputs["on_bad_file"] != "skip":
                 raise

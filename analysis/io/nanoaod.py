@@ -35,11 +35,13 @@ def _open_tree(path: str):
     return f, f[TREE]
 
 
-def read_events(path: str, collections: list[str] | None = None) -> ak.Array:
+def read_events(path: str, collections: list[str] | None = None, require: tuple[str, ...] | list[str] = ()) -> ak.Array:
     """Read a NanoAOD-like file into one event record.
 
     ``collections`` restricts what is read (collection or scalar-group names, e.g. ``["FatJet",
     "PFCands", "MET", "genWeight"]``); a requested one that is missing raises InputError.
+    ``require`` names groups that must be present even when everything is read (a skim reads all
+    but cannot select without ``FatJet``); a missing one raises InputError too.
     """
     f, tree = _open_tree(path)
     with f:
@@ -50,7 +52,7 @@ def read_events(path: str, collections: list[str] | None = None) -> ak.Array:
                 continue  # counter branch, implied by the jagged arrays
             groups[b.split("_", 1)[0] if "_" in b else b].append(b)
         wanted = list(groups) if collections is None else collections
-        missing = [c for c in wanted if c not in groups]
+        missing = [c for c in dict.fromkeys([*wanted, *require]) if c not in groups]
         if missing:
             raise InputError(f"{path}: tree '{TREE}' has no branches for {', '.join(missing)} "
                              f"(found groups: {', '.join(sorted(groups))})")

@@ -18,7 +18,9 @@ from typing import Any
 
 import yaml
 
+from analysis.features import available_features
 from analysis.models.registry import resolve_config as resolve_model_config
+from analysis.selection.cuts import validate_selection
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
@@ -197,6 +199,13 @@ def load_config(name: str) -> Config:
     samples = _resolve_samples(raw["samples"], _catalogue("samples", directory), generation, path)
     selection = _pick(raw["selection"], _catalogue("selections", directory), path, "selection")
     features = _pick(raw["features"], _catalogue("features", directory), path, "features")
+    unknown = [n for n in features.get("names", []) if n not in available_features()]
+    _require(not unknown, path, f"features ({features['name']})",
+             f"unknown feature names {unknown} (available: {', '.join(available_features())})")
+    try:
+        validate_selection(selection)
+    except ValueError as e:
+        raise ConfigError(f"{path}: selection ({selection['name']}): {e}") from None
 
     model_cat = _catalogue("models", directory)
     models_raw = raw["models"]

@@ -45,6 +45,9 @@ def test_selection_edit_keeps_generation(tmp_path):
 
 @pytest.mark.parametrize("edit, words", [
     (lambda d: d.update(bogus=1), ["bogus", "unknown key"]),
+    (lambda d: d.update(features={"name": "hlf_basic", "names": ["pt", "tau99"]}), ["features", "tau99"]),
+    (lambda d: d.update(selection={"name": "ak8_dijet", "cuts": [{"name": "x", "var": "nope", "min": 1}]}),
+     ["selection", "nope"]),
     (lambda d: d.update(features="no_such_set"), ["features", "no_such_set"]),
     (lambda d: d["samples"].update(nosample={}), ["samples.nosample", "catalogue"]),
     (lambda d: d["samples"]["qcd"].update(chunks="two"), ["samples.qcd.chunks", "positive integer"]),

@@ -6,6 +6,7 @@ selected its epoch on.
 """
 from __future__ import annotations
 
+import html
 import os
 
 import numpy as np
@@ -63,8 +64,25 @@ def build_report(data: dict, scores: dict[str, np.ndarray], histories: dict[str,
                                    stem("auc_comparison"))
     write_summary(summary, meta, stem("summary.json"), stem("summary.md"))
     pngs = sorted(os.path.basename(f) for f in figures if f.endswith(".png"))
-    with open(stem("index.md"), "w") as f:
-        f.write(f"# Sensitivity report: config {meta.get('config')} ({meta.get('config_hash')}), "
-                f"version {meta.get('version')}\n\nTables: [summary.md](summary.md), [summary.json](summary.json)\n\n")
-        f.writelines(f"## {p[:-4]}\n\n![{p}]({p})\n\n" for p in pngs)
+    write_index(pngs, meta, outdir)
     return summary
+
+
+def write_index(pngs: list[str], meta: dict, outdir: str) -> None:
+    """index.md and a static index.html (no scripts, opens from disk) listing every figure."""
+    title = (f"Sensitivity report: config {meta.get('config')} ({meta.get('config_hash')}), "
+             f"version {meta.get('version')}")
+    with open(os.path.join(outdir, "index.md"), "w") as f:
+        f.write(f"# {title}\n\nTables: [summary.md](summary.md), [summary.json](summary.json)\n\n")
+        f.writelines(f"## {p[:-4]}\n\n![{p}]({p})\n\n" for p in pngs)
+    cards = "".join(f'<figure><a href="{p[:-4]}.pdf"><img src="{p}" alt="{p[:-4]}"></a>'
+                    f"<figcaption>{html.escape(p[:-4])}</figcaption></figure>\n" for p in pngs)
+    with open(os.path.join(outdir, "index.html"), "w") as f:
+        f.write(f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em}} figure{{display:inline-block;width:31%;margin:0.5%}}
+img{{width:100%}} figcaption{{text-align:center}}</style></head>
+<body><h1>{html.escape(title)}</h1>
+<p>Tables: <a href="summary.md">summary.md</a>, <a href="summary.json">summary.json</a> (every metric per model and signal).</p>
+{cards}</body></html>
+""")

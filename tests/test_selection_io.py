@@ -88,3 +88,15 @@ def test_bad_files_named(tmp_path):
     write_events(path, toy_events())
     with pytest.raises(InputError, match="no branches for Electron"):
         read_events(path, ["FatJet", "Electron"])
+
+
+def test_written_files_are_byte_reproducible(tmp_path):
+    import hashlib
+    ev = toy_events()
+    a, b, c = (str(tmp_path / f"{x}.root") for x in "abc")
+    write_events(a, ev)
+    write_events(b, ev)
+    write_events(c, ev[:3])
+    md5 = lambda p: hashlib.md5(open(p, "rb").read()).hexdigest()  # noqa: E731
+    assert md5(a) == md5(b) != md5(c)
+    assert ak.to_list(read_events(a).FatJet.pt) == ak.to_list(ev.FatJet.pt)

@@ -8,7 +8,12 @@ from CMS, from the generator here, and skims of either read the same way.
 """
 from __future__ import annotations
 
+import contextlib
+import datetime
+import hashlib
 import os
+import types as types_module
+import uuid
 from collections import defaultdict
 
 import awkward as ak
@@ -90,13 +95,48 @@ def write_events(path: str, events: ak.Array) -> None:
 
 def write_tree(path: str, branches: dict) -> None:
     """Write flat branches (numpy arrays, or jagged awkward records -> ``n<name>`` + ``<name>_<field>``)
-    as a TTree. mktree + extend keeps the NanoAOD naming; since uproot 5.7 ``f[name] = ...`` writes an RNTuple."""
+    as a TTree. mktree + extend keeps the NanoAOD naming; since uproot 5.7 ``f[name] = ...`` writes an RNTuple.
+
+    The file is byte-reproducible: ROOT headers hold creation times and UUIDs, so the clock is fixed
+    while writing and the UUID is derived from the content (same events -> same bytes, same md5).
+    """
     types = {k: v.type.content if isinstance(v, ak.Array) else v.dtype for k, v in branches.items()}
+    n = len(next(iter(branches.values())))
+    digest = hashlib.sha256(str(n).encode())
+    for k in sorted(branches):
+        v = branches[k]
+        buffers = ak.to_buffers(ak.to_packed(v))[2].values() if isinstance(v, ak.Array) else [np.asarray(v)]
+        digest.update(k.encode())
+        for b in buffers:
+            digest.update(np.ascontiguousarray(b).tobytes())
+    file_uuid = uuid.UUID(bytes=digest.digest()[:16])
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with uproot.recreate(path) as f:
+    # through a file object: uproot would otherwise store the (temporary) file name in the header
+    with _fixed_clock(), open(path, "w+b") as sink, uproot.recreate(sink, uuid_function=lambda: file_uuid) as f:
         f.mktree(TREE, types)
-        if len(next(iter(branches.values()))):
+        if n:
             f[TREE].extend(branches)
+
+
+class _FixedDatetime(datetime.datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return cls(2000, 1, 1)
+
+
+@contextlib.contextmanager
+def _fixed_clock():
+    """uproot stamps files with datetime.now() (pinned uproot 5.7.7: writing._cascade, _cascadetree, writable)."""
+    mods = (uproot.writing._cascade, uproot.writing._cascadetree, uproot.writing.writable)
+    saved = [m.datetime for m in mods]
+    shim = types_module.SimpleNamespace(datetime=_FixedDatetime)
+    try:
+        for m in mods:
+            m.datetime = shim
+        yield
+    finally:
+        for m, d in zip(mods, saved):
+            m.datetime = d
 
 
 def jet_constituents(events: ak.Array, jets: str = "FatJet", cands: str = "PFCands",

@@ -177,3 +177,154 @@ def summarize(scores: dict, eps_b_points: tuple[float, ...] = EPS_B_POINTS) -> d
             out[model][signal] = {"auc": a, "auc_err": auc_uncertainty(a, n_b, n_s),
                                   "n_eff_bkg": n_b, "n_eff_sig": n_s, "si": si}
     return out
+
+
+# --- sensitivity-report metrics: S/B along the cut, Jensen-Shannon divergence, mass sculpting ---------------
+
+def _quantile_cuts(score: np.ndarray, weight: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(threshold, eps, sum of weights passing): for each target the tightest cut score >= threshold whose
+    weighted efficiency reaches the target, i.e. the weighted (1 - target) quantile of the scores.
+
+    Thresholds are scores of the sample itself, tied scores pass or fail together, so the achieved
+    efficiency is >= the target (equal up to the granularity of the sample). With negative weights the
+    efficiency is not monotone; the first cut (scanning down from the highest score) whose efficiency
+    reaches the target is taken.
+    """
+    order = np.argsort(-score, kind="stable")
+    s = score[order]
+    last = np.append(s[1:] != s[:-1], True)  # last entry of each group of tied scores
+    cum = np.cumsum(weight[order])[last]
+    eps = cum / cum[-1]
+    reach = np.maximum.accumulate(eps)  # monotone: searchsorted finds the first cut reaching each target
+    idx = np.minimum(np.searchsorted(reach, targets * (1 - 1e-12), side="left"), eps.size - 1)
+    return s[last][idx], eps[idx], cum[idx]
+
+
+def _passing(score: np.ndarray, weight: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Sum of the weights with score >= threshold, for every threshold (one sort, one cumulative sum)."""
+    order = np.argsort(score, kind="stable")
+    tail = np.concatenate([np.cumsum(weight[order][::-1])[::-1], [0.0]])  # tail[i] = sum of sorted[i:]
+    return tail[np.searchsorted(score[order], thresholds, side="left")]
+
+
+def sb_vs_cut(score_bkg: np.ndarray, score_sig: np.ndarray, w_bkg: np.ndarray | None, w_sig: np.ndarray | None,
+              injection: float | None = None, lumi_fb: float | None = None, n_points: int = 50) -> dict:
+    """Signal and background yields, S/B and S/sqrt(B) along a scan of cuts score >= threshold.
+
+    The cuts sit at background-efficiency quantiles: ``n_points`` targets eps_B log-spaced from 1 down to
+    1/n_eff_bkg (Kish effective size of the background, so the tightest cut keeps about one effective
+    background event). Each cut is the tightest one whose weighted background efficiency reaches its
+    target (see ``_quantile_cuts``), so B > 0 for positive weights; the achieved eps_b is returned.
+
+    Exactly one normalisation:
+      * ``injection``: the signal total is ``injection`` x the background total (sum of w_bkg), so
+        S = injection * sum(w_bkg) * eps_s and B = sum of w_bkg passing. S/B does not depend on the weight
+        units; S/sqrt(B) is an event-count significance only when the weights are expected yields.
+      * ``lumi_fb``: the weights are cross sections in pb per jet; S = 1000 * lumi_fb * (sum of w_sig
+        passing), B = 1000 * lumi_fb * (sum of w_bkg passing), expected jet counts.
+
+    Returns {"eps_b_target", "eps_b", "eps_s", "threshold", "S", "B", "s_over_b", "s_over_sqrt_b"}, each an
+    array of length ``n_points`` in the order of decreasing eps_b_target (loosest cut first); where
+    B <= 0 the two ratios are NaN.
+    """
+    if (injection is None) == (lumi_fb is None):
+        raise ValueError(f"give exactly one of injection and lumi_fb (got injection={injection}, lumi_fb={lumi_fb})")
+    norm = injection if injection is not None else lumi_fb
+    if not (isinstance(norm, (int, float, np.floating, np.integer)) and math.isfinite(norm) and norm > 0):
+        raise ValueError(f"{'injection' if injection is not None else 'lumi_fb'}: need a finite positive number, got {norm!r}")
+    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 2:
+        raise ValueError(f"n_points: need an integer >= 2, got {n_points!r}")
+    sb, wb = _scores_weights(score_bkg, w_bkg, "bkg")
+    ss, ws = _scores_weights(score_sig, w_sig, "sig")
+    targets = np.geomspace(1.0, min(1.0, 1.0 / _n_eff(wb)), int(n_points))
+    threshold, eps_b, wb_pass = _quantile_cuts(sb, wb, targets)
+    ws_pass = _passing(ss, ws, threshold)
+    eps_s = ws_pass / ws.sum()
+    if injection is not None:
+        s_yield, b_yield = float(injection) * wb.sum() * eps_s, wb_pass
+    else:
+        s_yield, b_yield = 1000.0 * float(lumi_fb) * ws_pass, 1000.0 * float(lumi_fb) * wb_pass
+    positive = b_yield > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s_over_b = np.where(positive, s_yield / b_yield, np.nan)
+        s_over_sqrt_b = np.where(positive, s_yield / np.sqrt(np.where(positive, b_yield, 1.0)), np.nan)
+    return {"eps_b_target": targets, "eps_b": eps_b, "eps_s": eps_s, "threshold": threshold,
+            "S": s_yield, "B": b_yield, "s_over_b": s_over_b, "s_over_sqrt_b": s_over_sqrt_b}
+
+
+def jensen_shannon(p_counts: np.ndarray, q_counts: np.ndarray) -> float:
+    """Jensen-Shannon divergence (base 2, in [0, 1]) of two histograms on the same bins.
+
+    Both are normalised to unit sum here; empty bins contribute nothing (0 log 0 = 0). 0 for identical
+    shapes, 1 for shapes with no bin in common; symmetric in p and q. Counts must be finite and >= 0
+    with a positive total.
+    """
+    p = np.asarray(p_counts, dtype=np.float64).ravel()
+    q = np.asarray(q_counts, dtype=np.float64).ravel()
+    if p.shape != q.shape:
+        raise ValueError(f"jensen_shannon: {p.size} and {q.size} bins; the histograms need the same bins")
+    for name, h in (("p_counts", p), ("q_counts", q)):
+        if not np.all(np.isfinite(h)) or np.any(h < 0):
+            raise ValueError(f"{name}: counts must be finite and non-negative")
+        if not h.sum() > 0:
+            raise ValueError(f"{name}: total is {h.sum():g}; need a positive total to normalise")
+    p, q = p / p.sum(), q / q.sum()
+    m = 0.5 * (p + q)
+
+    def kl(a: np.ndarray) -> float:
+        nz = a > 0  # where a > 0, m > 0 too
+        return float(np.sum(a[nz] * np.log2(a[nz] / m[nz])))
+
+    return float(min(max(0.5 * kl(p) + 0.5 * kl(q), 0.0), 1.0))
+
+
+MASS_BINS = 40
+MASS_QUANTILES = (1e-3, 1 - 1e-3)
+
+
+def mass_sculpting(score_bkg: np.ndarray, mass_bkg: np.ndarray, w_bkg: np.ndarray | None,
+                   eps_b_points: tuple[float, ...] = (0.5, 0.1, 0.01), bins=None) -> dict:
+    """How much a cut on the anomaly score distorts the background mass shape.
+
+    For each target eps_B the cut score >= threshold is the tightest one whose weighted background
+    efficiency reaches the target (as in ``sb_vs_cut``). ``bins``: None (40 bins over the central 99.8 %
+    of the masses), an int (that many bins over the same range) or explicit increasing edges. Masses
+    outside the edges are counted in the first/last bin, so every histogram holds all the weight.
+    The JSD compares the cut and uncut shapes (negative bins, possible with NLO weights, count as 0).
+
+    Returns {"edges", "uncut": weighted histogram before any cut, "cuts": {eps_b_target: {"eps_b_target",
+    "eps_b", "threshold", "hist", "jsd"}}}.
+    """
+    s, w = _scores_weights(score_bkg, w_bkg, "bkg")
+    m = np.asarray(mass_bkg, dtype=np.float64).ravel()
+    if m.shape != s.shape:
+        raise ValueError(f"mass_bkg: {m.size} masses for {s.size} scores")
+    if not np.all(np.isfinite(m)):
+        raise ValueError("mass_bkg: masses must be finite")
+    targets = np.asarray([float(e) for e in eps_b_points], dtype=np.float64)
+    if targets.size == 0 or not np.all((targets > 0) & (targets <= 1)):
+        raise ValueError(f"eps_b_points: need values in (0, 1], got {list(eps_b_points)}")
+    if bins is None or isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
+        n_bins = MASS_BINS if bins is None else int(bins)
+        if n_bins < 1:
+            raise ValueError(f"bins: need at least 1 bin, got {bins}")
+        lo, hi = (float(x) for x in np.quantile(m, MASS_QUANTILES))
+        if hi <= lo:
+            lo, hi = lo - 0.5 * max(abs(lo), 1.0), hi + 0.5 * max(abs(hi), 1.0)
+        edges = np.linspace(lo, hi, n_bins + 1)
+    else:
+        edges = np.asarray(bins, dtype=np.float64).ravel()
+        if edges.size < 2 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
+            raise ValueError("bins: explicit edges must be at least two finite, strictly increasing values")
+    clipped = np.clip(m, edges[0], edges[-1])
+    uncut, _ = np.histogram(clipped, edges, weights=w)
+    threshold, eps_b, _ = _quantile_cuts(s, w, targets)
+    cuts = {}
+    for k, t in enumerate(targets):
+        keep = s >= threshold[k]
+        hist, _ = np.histogram(clipped[keep], edges, weights=w[keep])
+        cut_pos, uncut_pos = np.clip(hist, 0, None), np.clip(uncut, 0, None)
+        jsd = jensen_shannon(uncut_pos, cut_pos) if cut_pos.sum() > 0 and uncut_pos.sum() > 0 else float("nan")
+        cuts[float(t)] = {"eps_b_target": float(t), "eps_b": float(eps_b[k]), "threshold": float(threshold[k]),
+                          "hist": hist, "jsd": jsd}
+    return {"edges": edges, "uncut": uncut, "cuts": cuts}

@@ -170,3 +170,80 @@ def plot_auc_comparison(aucs: dict[str, dict[str, float]], path_stem: str) -> li
         ax.legend(loc="lower right", ncols=min(len(aucs) + 1, 3))
         label(ax)
         return save(fig, path_stem)
+
+
+def plot_sb_vs_cut(curves: dict[str, dict], title: str, path_stem: str) -> list[str]:
+    """S/B (left) and S/sqrt(B) (right) against the achieved background efficiency eps_B (log x).
+
+    ``curves`` = {label: metrics.sb_vs_cut(...)}; points with eps_B <= 0 or a non-finite ratio are skipped.
+    """
+    if not curves:
+        raise ValueError("curves: nothing to plot")
+    checked = {}
+    for name, c in curves.items():
+        missing = {"eps_b", "s_over_b", "s_over_sqrt_b"} - set(c)
+        if missing:
+            raise ValueError(f"curves[{name!r}]: missing {sorted(missing)} (pass the result of sb_vs_cut)")
+        arrays = [np.asarray(c[k], dtype=np.float64).ravel() for k in ("eps_b", "s_over_b", "s_over_sqrt_b")]
+        if len({a.size for a in arrays}) != 1:
+            raise ValueError(f"curves[{name!r}]: eps_b, s_over_b and s_over_sqrt_b differ in length")
+        checked[name] = arrays
+    pos = [b[b > 0].min() for b, _, _ in checked.values() if np.any(b > 0)]
+    if not pos:
+        raise ValueError("curves: no curve has a positive background efficiency to put on a log axis")
+    x_min = float(min(pos))
+    with cms_style():
+        fig, axes = new_figure(1, 2, figsize=(20.0, 9.0))
+        for name, (eps_b, sob, sosb) in checked.items():
+            for ax, y in zip(axes, (sob, sosb)):
+                keep = (eps_b > 0) & np.isfinite(y)
+                order = np.argsort(eps_b[keep], kind="stable")
+                ax.plot(eps_b[keep][order], y[keep][order], marker="o", markersize=4, label=name)
+        for ax, ylabel in zip(axes, (r"$S\,/\,B$", r"$S\,/\,B^{1/2}$")):
+            ax.set_xscale("log")
+            ax.set_xlim(x_min / 1.5 if x_min < 1 else 0.5, 1.5)
+            ax.set_ylim(bottom=0)
+            ax.set_xlabel(r"Background efficiency $\varepsilon_B$")
+            ax.set_ylabel(ylabel)
+            label(ax)
+        axes[0].legend(title=title, loc="best")
+        return save(fig, path_stem)
+
+
+def plot_auc_grid(aucs: dict[tuple[float, float], float], title: str, path_stem: str) -> list[str]:
+    """Heat map of the AUC over the signal grid: mediator mass (x) and r_inv (y), the value in each cell.
+
+    ``aucs`` = {(m_med, r_inv): auc}; grid points without an entry, or with a NaN AUC, stay blank.
+    """
+    if not aucs:
+        raise ValueError("aucs: nothing to plot")
+    try:
+        keys = [(float(m), float(r)) for m, r in aucs]
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"aucs: keys must be (m_med, r_inv) pairs of numbers ({err})") from err
+    masses = sorted({m for m, _ in keys})
+    rinvs = sorted({r for _, r in keys})
+    grid = np.full((len(rinvs), len(masses)), np.nan)
+    for (m, r), value in zip(keys, aucs.values()):
+        grid[rinvs.index(r), masses.index(m)] = np.nan if value is None else float(value)
+    finite = grid[np.isfinite(grid)]
+    vmin = min(0.5, float(finite.min())) if finite.size else 0.5
+    with cms_style():
+        fig, ax = new_figure(figsize=(max(13.0, 1.6 * len(masses) + 6), max(10.0, 1.0 * len(rinvs) + 5)))
+        image = ax.imshow(np.ma.masked_invalid(grid), origin="lower", aspect="auto", cmap="viridis",
+                          vmin=vmin, vmax=1.0, interpolation="nearest")
+        cmap = image.get_cmap()
+        for (i, j), value in np.ndenumerate(grid):
+            if np.isfinite(value):
+                shade = cmap((value - vmin) / (1.0 - vmin) if vmin < 1 else 1.0)
+                dark = 0.299 * shade[0] + 0.587 * shade[1] + 0.114 * shade[2] < 0.5
+                ax.text(j, i, f"{value:.3f}", ha="center", va="center", fontsize=16,
+                        color="white" if dark else "black")
+        ax.set_xticks(np.arange(len(masses)), [f"{m:g}" for m in masses])
+        ax.set_yticks(np.arange(len(rinvs)), [f"{r:g}" for r in rinvs])
+        ax.minorticks_off()
+        ax.set_xlabel(r"$m_{Z'}$ [GeV]")
+        ax.set_ylabel(r"$r_{\mathrm{inv}}$")
+        fig.colorbar(image, ax=ax, label=f"AUC, {title}" if title else "AUC")
+        label(ax)
+        return save(fig, path_stem)

@@ -231,7 +231,8 @@ def load_config(name: str) -> Config:
     _require(inputs["on_bad_file"] in ON_BAD_FILE, path, "inputs.on_bad_file",
              f"one of {', '.join(ON_BAD_FILE)} (skip: an unreadable input file is counted and left out)")
     training = {"seed": 1, "device": "auto"} | (raw.get("training") or {})
-    plots = {"eps_b": [1e-4, 1e-3, 1e-2, 0.1, 0.5]} | (raw.get("plots") or {})
+    plots = {"eps_b": [1e-4, 1e-3, 1e-2, 0.1, 0.5], "injections": [0.005, 0.01, 0.025], "lumi_fb": 138.0,
+             "sculpting_eps_b": [0.5, 0.1, 0.01]} | (raw.get("plots") or {})
 
     return Config(
         name=path.stem, path=str(path), generation=generation, samples=samples, selection=selection,

@@ -71,8 +71,8 @@ def _markdown(summary: dict, meta: dict) -> str:
     return "\n".join(lines)
 
 
-def write_summary(summary: dict, meta: dict, json_path: str, md_path: str) -> None:
-    """Write ``{"meta": meta, "summary": summary}`` as strict JSON and one Markdown table per model.
+def write_summary(summary: dict, meta: dict, json_path: str, md_path: str, extra: dict | None = None) -> None:
+    """Write ``{"meta": meta, "summary": summary, **extra}`` as strict JSON and one Markdown table per model.
 
     ``summary`` is what ``analysis.metrics.summarize`` returns; ``meta`` carries config name, config hash,
     package versions (``package_versions()``) and date, whatever of them the caller has.
@@ -84,7 +84,8 @@ def write_summary(summary: dict, meta: dict, json_path: str, md_path: str) -> No
         if directory:
             os.makedirs(directory, exist_ok=True)
     with open(json_path, "w") as f:
-        json.dump({"meta": _jsonable(meta), "summary": _jsonable(summary)}, f, indent=1, allow_nan=False)
+        json.dump({"meta": _jsonable(meta), "summary": _jsonable(summary), **_jsonable(extra or {})}, f,
+                  indent=1, allow_nan=False)
         f.write("\n")
     with open(md_path, "w") as f:
         f.write(_markdown(summary, meta))

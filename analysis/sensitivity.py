@@ -11,8 +11,10 @@ import os
 
 import numpy as np
 
-from analysis.metrics import roc_curve, summarize
-from analysis.plotting.performance import plot_auc_comparison, plot_roc, plot_score_distributions, plot_si
+from analysis.metrics import mass_sculpting, roc_curve, sb_vs_cut, summarize
+from analysis.plotting.performance import (plot_auc_comparison, plot_auc_grid, plot_roc, plot_sb_vs_cut,
+                                          plot_score_distributions, plot_si)
+from analysis.plotting.sculpting import plot_mass_sculpting
 from analysis.plotting.training import plot_history
 from analysis.report import write_summary
 
@@ -62,7 +64,11 @@ def build_report(data: dict, scores: dict[str, np.ndarray], histories: dict[str,
         figures += plot_history(histories[m], m, stem(f"history_{m}"))
     figures += plot_auc_comparison({m: {s: r["auc"] for s, r in summary[m].items()} for m in summary},
                                    stem("auc_comparison"))
-    write_summary(summary, meta, stem("summary.json"), stem("summary.md"))
+    figures += _sb_figures(per_model, summary, plots_cfg, stem)
+    figures += _auc_grids(data, summary, stem)
+    sculpting, sculpt_figs = _sculpting(data, scores, plots_cfg, stem)
+    figures += sculpt_figs
+    write_summary(summary, meta, stem("summary.json"), stem("summary.md"), extra={"mass_sculpting": sculpting})
     pngs = sorted(os.path.basename(f) for f in figures if f.endswith(".png"))
     write_index(pngs, meta, outdir)
     return summary
@@ -86,3 +92,59 @@ img{{width:100%}} figcaption{{text-align:center}}</style></head>
 <p>Tables: <a href="summary.md">summary.md</a>, <a href="summary.json">summary.json</a> (every metric per model and signal).</p>
 {cards}</body></html>
 """)
+
+
+def _sb_figures(per_model: dict, summary: dict, plots_cfg: dict, stem) -> list[str]:
+    """S/B and S/sqrt(B) vs cut per signal: injected at fixed fractions, and at the stated luminosity."""
+    figures = []
+    for sig in next(iter(per_model.values()))["signals"]:
+        injected, lumi = {}, {}
+        for m, v in per_model.items():
+            (sb, wb), (ss, ws) = v["background"], v["signals"][sig]
+            for frac in plots_cfg["injections"]:
+                injected[f"{m}, S = {frac:.1%} B"] = sb_vs_cut(sb, ss, wb, ws, injection=frac)
+            lumi[m] = sb_vs_cut(sb, ss, wb, ws, lumi_fb=plots_cfg["lumi_fb"])
+            summary[m][sig]["max_s_over_sqrt_b_lumi"] = float(np.nanmax(lumi[m]["s_over_sqrt_b"]))
+            summary[m][sig]["lumi_fb"] = plots_cfg["lumi_fb"]
+        figures += plot_sb_vs_cut(injected, f"{sig}, injected", stem(f"sb_injected_{sig}"))
+        figures += plot_sb_vs_cut(lumi, f"{sig}, {plots_cfg['lumi_fb']:g} fb$^{{-1}}$", stem(f"sb_lumi_{sig}"))
+    return figures
+
+
+def _auc_grids(data: dict, summary: dict, stem) -> list[str]:
+    """AUC over (mediator mass, r_inv) per model, when the signals span a grid (two points or more)."""
+    params = {}
+    for sid, name in enumerate(data["sample_names"]):
+        rows = data["sample_id"] == sid
+        if rows.any() and data["label"][rows][0] == 1:
+            params[name] = (float(data["signal_mmed"][rows][0]), float(data["signal_rinv"][rows][0]))
+    if len(set(params.values())) < 2:
+        return []
+    figures = []
+    for m, per_sig in summary.items():
+        grid = {params[s]: r["auc"] for s, r in per_sig.items() if s in params}
+        figures += plot_auc_grid(grid, m.upper(), stem(f"auc_grid_{m}"))
+    return figures
+
+
+def _sculpting(data: dict, scores: dict, plots_cfg: dict, stem) -> tuple[dict, list[str]]:
+    """Background jet (soft-drop) mass and event MT after score cuts, with their JSD to the uncut shape."""
+    names = data["feature_names"]
+    test_bkg = (data["split"] == 2) & (data["label"] == 0)
+    variables = {"event_mt": (data["event_mt"][test_bkg], "Dijet+MET $m_T$ [GeV]")}
+    for feat, transform, label in (("msoftdrop", None, "Soft-drop mass [GeV]"),
+                                   ("log_msoftdrop", np.exp, "Soft-drop mass [GeV]"),
+                                   ("mass", None, "Jet mass [GeV]")):
+        if feat in names:
+            x = data["features"][test_bkg, names.index(feat)].astype(np.float64)
+            variables["jet_mass"] = (transform(x) if transform else x, label)
+            break
+    out, figures = {}, []
+    eps = tuple(plots_cfg["sculpting_eps_b"])
+    for m, s in scores.items():
+        out[m] = {}
+        for var, (x, xlabel) in variables.items():
+            res = mass_sculpting(s[test_bkg], x, data["weight"][test_bkg], eps_b_points=eps, bins=20)
+            out[m][var] = {str(e): c["jsd"] for e, c in res["cuts"].items()}
+            figures += plot_mass_sculpting(res, m, xlabel, stem(f"sculpting_{var}_{m}"))
+    return out, figures

@@ -78,3 +78,155 @@ def plot_history(history: dict, title: str, path_stem: str) -> list[str]:
         label(axes[0])
         fig.align_ylabels(axes)
         return save(fig, path_stem)
+
+
+# ---- model diagnostics: inputs vs reconstructions, negative samples, the network ------------------
+
+def _feature_grid(n_features: int, ncols: int = 3):
+    """A cms-style figure with one panel per feature (unused panels hidden) and its flat axes."""
+    ncols = max(1, min(ncols, n_features))
+    nrows = -(-n_features // ncols)
+    fig, axes = new_figure(nrows, ncols, figsize=(7.5 * ncols, 6.5 * nrows + 0.5))
+    fig.set_layout_engine("constrained")
+    axes = np.atleast_1d(axes).ravel()
+    for ax in axes[n_features:]:
+        ax.set_visible(False)
+    return fig, axes[:n_features]
+
+
+def _as_matrix(x, name: str, n_features: int | None = None) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array (n, d), got shape {x.shape}")
+    if n_features is not None and x.shape[1] != n_features:
+        raise ValueError(f"{name} has {x.shape[1]} features, expected {n_features}")
+    return x
+
+
+def _bins(arrays: list[np.ndarray], n_bins: int = 40) -> np.ndarray:
+    """Common bin edges over the 0.1-99.9 % range of the finite values of all arrays."""
+    values = np.concatenate([a[np.isfinite(a)] for a in arrays])
+    if values.size == 0:
+        return np.linspace(0.0, 1.0, n_bins + 1)
+    lo, hi = np.percentile(values, [0.1, 99.9])
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    return np.linspace(lo, hi, n_bins + 1)
+
+
+def _check_names(names, n_features: int) -> list[str]:
+    names = [str(n) for n in names]
+    if len(names) != n_features:
+        raise ValueError(f"names: {len(names)} names for {n_features} features")
+    return names
+
+
+def plot_inputs_vs_reconstruction(x_bkg: np.ndarray, r_bkg: np.ndarray, x_sig: np.ndarray, r_sig: np.ndarray,
+                                  names: list[str], title: str, path_stem: str) -> list[str]:
+    """One panel per feature: scaled inputs (filled / solid) against their reconstructions (dashed),
+    for background and one signal, each normalised to unit area (as autoencodeSVJ's figure)."""
+    x_bkg = _as_matrix(x_bkg, "x_bkg")
+    d = x_bkg.shape[1]
+    r_bkg, x_sig, r_sig = (_as_matrix(a, n, d) for a, n in ((r_bkg, "r_bkg"), (x_sig, "x_sig"), (r_sig, "r_sig")))
+    if r_bkg.shape != x_bkg.shape or r_sig.shape != x_sig.shape:
+        raise ValueError(f"reconstructions must have their inputs' shape: {r_bkg.shape} vs {x_bkg.shape}, "
+                         f"{r_sig.shape} vs {x_sig.shape}")
+    names = _check_names(names, d)
+    with cms_style():
+        fig, axes = _feature_grid(d)
+        for j, ax in enumerate(axes):
+            bins = _bins([x_bkg[:, j], r_bkg[:, j], x_sig[:, j], r_sig[:, j]])
+            kw = {"bins": bins, "density": True}
+            ax.hist(x_bkg[:, j], histtype="stepfilled", color="tab:blue", alpha=0.35, label="Background input", **kw)
+            ax.hist(r_bkg[:, j], histtype="step", color="tab:blue", linestyle="--", linewidth=2,
+                    label="Background reco.", **kw)
+            ax.hist(x_sig[:, j], histtype="step", color="tab:red", linewidth=2, label="Signal input", **kw)
+            ax.hist(r_sig[:, j], histtype="step", color="tab:red", linestyle="--", linewidth=2,
+                    label="Signal reco.", **kw)
+            ax.set_yscale("log")
+            ax.set_xlabel(f"{names[j]} (scaled)", fontsize="small")
+            ax.tick_params(labelsize="x-small")
+        axes[0].set_ylabel("Normalised", fontsize="small")
+        bottom, top = axes[0].get_ylim()
+        axes[0].set_ylim(bottom, top * 1e3)
+        axes[0].legend(loc="upper right", fontsize="xx-small", title=title, title_fontsize="x-small")
+        label(axes[0])
+        return save(fig, path_stem)
+
+
+def plot_negative_samples(x_data: np.ndarray, x_neg: np.ndarray, names: list[str], title: str,
+                          path_stem: str) -> list[str]:
+    """One panel per feature: training data (filled) against the model's negative samples (line),
+    both normalised to unit area."""
+    x_data = _as_matrix(x_data, "x_data")
+    d = x_data.shape[1]
+    x_neg = _as_matrix(x_neg, "x_neg", d)
+    names = _check_names(names, d)
+    with cms_style():
+        fig, axes = _feature_grid(d)
+        for j, ax in enumerate(axes):
+            kw = {"bins": _bins([x_data[:, j], x_neg[:, j]]), "density": True}
+            ax.hist(x_data[:, j], histtype="stepfilled", color="tab:blue", alpha=0.4, label="Training data", **kw)
+            ax.hist(x_neg[:, j], histtype="step", color="tab:orange", linewidth=2, label="Negative samples", **kw)
+            ax.set_xlabel(f"{names[j]} (scaled)", fontsize="small")
+            ax.tick_params(labelsize="x-small")
+        axes[0].set_ylabel("Normalised", fontsize="small")
+        bottom, top = axes[0].get_ylim()
+        axes[0].set_ylim(bottom, top * 1.5)
+        axes[0].legend(loc="upper right", fontsize="xx-small", title=title, title_fontsize="x-small")
+        label(axes[0])
+        return save(fig, path_stem)
+
+
+MAX_DRAWN_NODES = 24  # wider layers are drawn with this many nodes (the label gives the true width)
+
+
+def plot_architecture(layers: list[tuple[str, int, int]], title: str, path_stem: str) -> list[str]:
+    """The network as columns of nodes (one per layer width: input, every Linear output), edges between
+    consecutive columns, each column labelled with its width; the narrowest column is the latent space.
+
+    ``layers`` is ``analysis.diagnostics.architecture(model)``: (name, in, out) per nn.Linear, in order.
+    """
+    layers = [(str(n), int(i), int(o)) for n, i, o in layers]
+    if not layers:
+        raise ValueError("layers: empty")
+    for (n1, _, o1), (n2, i2, _) in zip(layers[:-1], layers[1:]):
+        if o1 != i2:
+            raise ValueError(f"layers: {n1} gives {o1} outputs but {n2} takes {i2} inputs")
+    widths = [layers[0][1]] + [o for _, _, o in layers]
+    if min(widths) < 1:
+        raise ValueError(f"layers: widths must be positive, got {widths}")
+    latent = int(np.argmin(widths[1:-1])) + 1 if len(widths) > 2 else None
+    drawn = [min(w, MAX_DRAWN_NODES) for w in widths]
+    spacing = 1.0 if max(drawn) <= 12 else 11.0 / (max(drawn) - 1)  # the tallest column spans at most 11 units
+    ys = [spacing * np.linspace(-(k - 1) / 2.0, (k - 1) / 2.0, k) for k in drawn]
+    half = spacing * (max(drawn) - 1) / 2.0 + 0.5
+
+    from matplotlib.collections import LineCollection
+
+    with cms_style():
+        fig, ax = new_figure(figsize=(max(9.0, 2.4 * len(widths)), 9.0))
+        segs = [((i, y0), (i + 1, y1)) for i in range(len(widths) - 1) for y0 in ys[i] for y1 in ys[i + 1]]
+        ax.add_collection(LineCollection(segs, colors="0.75", linewidths=0.5, zorder=1))
+        for i, (w, y) in enumerate(zip(widths, ys)):
+            if i == 0 or i == len(widths) - 1:
+                color, role = "tab:green", "input" if i == 0 else "output"
+            elif i == latent:
+                color, role = "tab:red", "latent"
+            else:
+                color, role = ("tab:blue", "encoder") if latent is None or i < latent else ("tab:purple", "decoder")
+            ax.scatter(np.full(len(y), i), y, s=max(30.0, 120.0 * spacing**2), color=color, edgecolors="black", linewidths=0.8, zorder=2)
+            ax.text(i, -half - 0.8, f"{w}", ha="center", va="top", fontsize="small", fontweight="bold")
+            ax.text(i, -half - 2.0, role, ha="center", va="top", fontsize="x-small", color=color)
+            if w > len(y):
+                ax.text(i, half + 0.4, f"{len(y)}/{w} drawn", ha="center", va="bottom", fontsize="xx-small")
+        for i, (name, _, _) in enumerate(layers):
+            ax.text(i + 0.5, half + 1.6, name, ha="center", va="bottom", fontsize="xx-small", color="0.3")
+        ax.set_xlim(-0.7, len(widths) - 0.3)
+        ax.set_ylim(-half - 3.2, half + 4.5)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.text(0.02, 0.97, f"{title}: {' - '.join(str(w) for w in widths)}", transform=ax.transAxes,
+                ha="left", va="top", fontsize="small")
+        label(ax)
+        return save(fig, path_stem)

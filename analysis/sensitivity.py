@@ -11,12 +11,18 @@ import os
 
 import numpy as np
 
+import torch
+
+from analysis.dataset import scaled
+from analysis.diagnostics import architecture, negative_samples, reconstructions
 from analysis.metrics import mass_sculpting, roc_curve, sb_vs_cut, summarize
 from analysis.plotting.performance import (plot_auc_comparison, plot_auc_grid, plot_roc, plot_sb_vs_cut,
                                           plot_score_distributions, plot_si)
 from analysis.plotting.sculpting import plot_mass_sculpting
-from analysis.plotting.training import plot_history
+from analysis.plotting.training import (plot_architecture, plot_history, plot_inputs_vs_reconstruction,
+                                       plot_negative_samples)
 from analysis.report import write_summary
+from analysis.training import load_model
 
 
 def test_scores(data: dict, scores: dict[str, np.ndarray]) -> dict:
@@ -40,8 +46,11 @@ def test_scores(data: dict, scores: dict[str, np.ndarray]) -> dict:
 
 
 def build_report(data: dict, scores: dict[str, np.ndarray], histories: dict[str, dict], plots_cfg: dict,
-                 meta: dict, outdir: str) -> dict:
-    """Write figures, summary.json, summary.md and index.md into ``outdir``; return the summary."""
+                 meta: dict, outdir: str, checkpoints: dict[str, str] | None = None) -> dict:
+    """Write figures, summary.json, summary.md and index files into ``outdir``; return the summary.
+
+    ``checkpoints`` (model -> best.pt) adds the model diagnostics: inputs vs reconstructions, negative
+    samples against the training data, and the network drawn from its layers."""
     per_model = test_scores(data, scores)
     summary = summarize({m: {"background": v["background"], "signals": v["signals"]} for m, v in per_model.items()},
                         eps_b_points=tuple(plots_cfg["eps_b"]))
@@ -66,6 +75,7 @@ def build_report(data: dict, scores: dict[str, np.ndarray], histories: dict[str,
                                    stem("auc_comparison"))
     figures += _sb_figures(per_model, summary, plots_cfg, stem)
     figures += _auc_grids(data, summary, stem)
+    figures += _model_figures(data, checkpoints or {}, stem)
     sculpting, sculpt_figs = _sculpting(data, scores, plots_cfg, stem)
     figures += sculpt_figs
     write_summary(summary, meta, stem("summary.json"), stem("summary.md"), extra={"mass_sculpting": sculpting})
@@ -148,3 +158,24 @@ def _sculpting(data: dict, scores: dict, plots_cfg: dict, stem) -> tuple[dict, l
             out[m][var] = {str(e): c["jsd"] for e, c in res["cuts"].items()}
             figures += plot_mass_sculpting(res, m, xlabel, stem(f"sculpting_{var}_{m}"))
     return out, figures
+
+
+def _model_figures(data: dict, checkpoints: dict[str, str], stem, n_negatives: int = 2000) -> list[str]:
+    names = data["feature_names"]
+    bkg = data["label"] == 0
+    x_train = scaled(data, bkg & (data["split"] == 0))
+    x_bkg = scaled(data, bkg & (data["split"] == 2))
+    first_signal = data["sample_id"][data["label"] == 1].min()
+    x_sig = scaled(data, (data["split"] == 2) & (data["sample_id"] == first_signal))
+    sig_name = data["sample_names"][first_signal]
+    figures = []
+    for m, path in checkpoints.items():
+        model, cfg = load_model(path), torch.load(path, map_location="cpu", weights_only=True)["cfg"]
+        figures += plot_inputs_vs_reconstruction(x_bkg, reconstructions(model, x_bkg), x_sig,
+                                                 reconstructions(model, x_sig), names, f"{m}, {sig_name}",
+                                                 stem(f"reconstruction_{m}"))
+        figures += plot_architecture(architecture(model), m.upper(), stem(f"architecture_{m}"))
+        if cfg.get("sampler"):
+            neg = negative_samples(model, cfg, x_train, min(n_negatives, len(x_train)), seed=0)
+            figures += plot_negative_samples(x_train, neg, names, f"{m}, selected epoch", stem(f"negatives_{m}"))
+    return figures

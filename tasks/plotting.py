@@ -43,4 +43,5 @@ class PlotSignificance(Task):
                 "versions": package_versions()}
         with atomic_paths(self.output().path) as (tmp,):
             os.makedirs(tmp)
-            build_report(data, scores, histories, self.cfg.plots, meta, tmp)
+            build_report(data, scores, histories, self.cfg.plots, meta, tmp,
+                         checkpoints={m: inp["train"][m]["best"].path for m in self.cfg.models})

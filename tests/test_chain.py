@@ -101,7 +101,8 @@ def test_report_and_auc(chain):
     assert set(sculpt) == {"ae", "nae", "wnae"} and set(sculpt["ae"]) == {"event_mt", "jet_mass"}
     assert all(0 <= j <= 1 for m in sculpt.values() for v in m.values() for j in v.values())
     assert models["ae"]["svj_s_m2000_r0.3"]["max_s_over_sqrt_b_lumi"] > 0
-    for name in ("sb_injected_svj_s_m2000_r0.3", "sb_lumi_svj_s_m2000_r0.3", "sculpting_jet_mass_wnae"):
+    for name in ("sb_injected_svj_s_m2000_r0.3", "sb_lumi_svj_s_m2000_r0.3", "sculpting_jet_mass_wnae",
+                 "reconstruction_ae", "negatives_wnae", "negatives_nae", "architecture_ae"):
         assert (report / f"{name}.png").stat().st_size > 5000 and (report / f"{name}.pdf").exists()
     page = (report / "index.html").read_text()
     assert all(f'src="{p.name}"' in page for p in pngs)

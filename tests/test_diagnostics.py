@@ -7,6 +7,7 @@ from analysis.diagnostics import architecture, negative_samples, reconstructions
 from analysis.models.registry import build_model
 from analysis.plotting.training import plot_architecture, plot_inputs_vs_reconstruction, plot_negative_samples
 from analysis.training import load_model, score, train_model
+from tests.figures import check_figure
 
 RNG = np.random.default_rng(5)
 X3 = RNG.normal(0.0, 1.0, (1200, 3)).astype(np.float32)
@@ -44,13 +45,6 @@ def nae(tmp_path_factory):
 @pytest.fixture(params=["wnae", "nae"])
 def ebm(request):
     return request.getfixturevalue(request.param)
-
-
-def _check(paths, stem):
-    assert paths == [f"{stem}.png", f"{stem}.pdf"]
-    png, pdf = (open(p, "rb").read() for p in paths)
-    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
-    assert pdf.startswith(b"%PDF")
 
 
 def test_reconstructions_give_the_energy(ae):
@@ -93,15 +87,15 @@ def test_negative_samples_refuse_an_ae(ae):
 def test_figures(ae, wnae, tmp_path):
     names = ["pt", "mass", "tau21"]
     stem = str(tmp_path / "reco")
-    _check(plot_inputs_vs_reconstruction(X3, reconstructions(ae, X3), SIG3, reconstructions(ae, SIG3), names,
+    check_figure(plot_inputs_vs_reconstruction(X3, reconstructions(ae, X3), SIG3, reconstructions(ae, SIG3), names,
                                          "AE", stem), stem)
     model, cfg = wnae
     stem = str(tmp_path / "neg")
-    _check(plot_negative_samples(BLOB, negative_samples(model, cfg, BLOB, 256, seed=0), ["a", "b"], "WNAE", stem), stem)
+    check_figure(plot_negative_samples(BLOB, negative_samples(model, cfg, BLOB, 256, seed=0), ["a", "b"], "WNAE", stem), stem)
     stem = str(tmp_path / "arch")
-    _check(plot_architecture(architecture(build_model({"kind": "ae"}, 8)), "AE", stem), stem)
+    check_figure(plot_architecture(architecture(build_model({"kind": "ae"}, 8)), "AE", stem), stem)
     stem = str(tmp_path / "wide")  # wider layers than drawn nodes
-    _check(plot_architecture([("l0", 40, 64), ("l1", 64, 3), ("l2", 3, 40)], "wide", stem), stem)
+    check_figure(plot_architecture([("l0", 40, 64), ("l1", 64, 3), ("l2", 3, 40)], "wide", stem), stem)
     with pytest.raises(ValueError, match="takes 5 inputs"):
         plot_architecture([("a", 3, 4), ("b", 5, 3)], "bad", stem)
     with pytest.raises(ValueError, match="names"):

@@ -6,6 +6,7 @@ from analysis.metrics import roc_curve
 from analysis.plotting.performance import plot_auc_comparison, plot_roc, plot_score_distributions, plot_si
 from analysis.plotting.style import thin_curve
 from analysis.plotting.training import plot_history
+from tests.figures import check_figure
 
 RNG = np.random.default_rng(11)
 BKG = (RNG.exponential(1.0, 5000), RNG.uniform(0.5, 1.5, 5000))
@@ -20,16 +21,9 @@ def _curves():
     return out
 
 
-def _check(paths, stem):
-    assert paths == [f"{stem}.png", f"{stem}.pdf"]
-    png, pdf = (open(p, "rb").read() for p in paths)
-    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
-    assert pdf.startswith(b"%PDF") and len(pdf) > 5000
-
-
 def test_roc_is_written_and_reproducible(tmp_path):
     stem = str(tmp_path / "roc")
-    _check(plot_roc(_curves(), "Z' 2 TeV", stem), stem)
+    check_figure(plot_roc(_curves(), "Z' 2 TeV", stem), stem)
     first = (tmp_path / "roc.pdf").read_bytes()
     plot_roc(_curves(), "Z' 2 TeV", stem)
     assert (tmp_path / "roc.pdf").read_bytes() == first  # no creation date: same figure, same bytes
@@ -37,12 +31,12 @@ def test_roc_is_written_and_reproducible(tmp_path):
 
 def test_si(tmp_path):
     stem = str(tmp_path / "sub" / "si")  # missing folders are created
-    _check(plot_si(_curves(), "Z' 2 TeV", stem), stem)
+    check_figure(plot_si(_curves(), "Z' 2 TeV", stem), stem)
 
 
 def test_score_distributions(tmp_path):
     stem = str(tmp_path / "scores")
-    _check(plot_score_distributions({"QCD": BKG, **SIGS}, "WNAE", stem, bins=40), stem)
+    check_figure(plot_score_distributions({"QCD": BKG, **SIGS}, "WNAE", stem, bins=40), stem)
     with pytest.raises(ValueError, match="scores\\['empty'\\]: no entries"):
         plot_score_distributions({"QCD": BKG, "empty": (np.array([]), None)}, "WNAE", stem)
 
@@ -50,7 +44,7 @@ def test_score_distributions(tmp_path):
 def test_auc_comparison(tmp_path):
     stem = str(tmp_path / "auc")
     aucs = {"ae": {"svj_rinv0.3": 0.71, "svj_rinv0.6": 0.62}, "wnae": {"svj_rinv0.3": 0.83, "svj_tch": float("nan")}}
-    _check(plot_auc_comparison(aucs, stem), stem)
+    check_figure(plot_auc_comparison(aucs, stem), stem)
 
 
 def test_history_with_missing_and_none(tmp_path):
@@ -59,7 +53,7 @@ def test_history_with_missing_and_none(tmp_path):
                "e_pos": [None] * 3 + list(np.linspace(0, -1, n - 3)), "e_neg": [None] * 3 + list(np.linspace(0, 1, n - 3)),
                "monitor_auc": [None] * n, "phase": ["ae"] * 3 + ["wnae"] * (n - 3), "best_epoch": 8}
     stem = str(tmp_path / "history")
-    _check(plot_history(history, "WNAE", stem), stem)
+    check_figure(plot_history(history, "WNAE", stem), stem)
     with pytest.raises(ValueError, match="different lengths"):
         plot_history({"loss": [1.0, 0.5], "val_loss": [1.0], "best_epoch": 0}, "AE", stem)
     with pytest.raises(ValueError, match="best_epoch 5 outside"):

@@ -7,6 +7,7 @@ import pytest
 from analysis.metrics import jensen_shannon, mass_sculpting, sb_vs_cut
 from analysis.plotting.performance import plot_auc_grid, plot_sb_vs_cut
 from analysis.plotting.sculpting import plot_mass_sculpting
+from tests.figures import check_figure
 
 # 4 background and 3 signal jets; every number below is worked out by hand in the comments
 SB, SS = np.array([1.0, 2.0, 3.0, 4.0]), np.array([2.5, 3.5, 5.0])
@@ -99,17 +100,10 @@ def test_sculpting_score_equal_to_mass_sculpts():
         mass_sculpting(MASS, MASS, W, eps_b_points=(0.0,))
 
 
-def _check(paths, stem):
-    assert paths == [f"{stem}.png", f"{stem}.pdf"]
-    png, pdf = (open(p, "rb").read() for p in paths)
-    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
-    assert pdf.startswith(b"%PDF")
-
-
 def test_plot_mass_sculpting(tmp_path):
     stem = str(tmp_path / "sculpting")
     r = mass_sculpting(MASS, MASS, W)
-    _check(plot_mass_sculpting(r, "AE, QCD + ttbar", r"$m_{\mathrm{SD}}$ [GeV]", stem), stem)
+    check_figure(plot_mass_sculpting(r, "AE, QCD + ttbar", r"$m_{\mathrm{SD}}$ [GeV]", stem), stem)
 
 
 def test_plot_sb_vs_cut(tmp_path):
@@ -118,12 +112,12 @@ def test_plot_sb_vs_cut(tmp_path):
     curves = {f"injection {inj:g}": sb_vs_cut(sb, rng.normal(1.0, 1.0, 500), wb, None, injection=inj)
               for inj in (0.005, 0.01, 0.025)}
     stem = str(tmp_path / "sub" / "sb")
-    _check(plot_sb_vs_cut(curves, "WNAE", stem), stem)
+    check_figure(plot_sb_vs_cut(curves, "WNAE", stem), stem)
 
 
 def test_plot_auc_grid(tmp_path):
     aucs = {(2000, 0.3): 0.851, (3000, 0.3): 0.950, (2000, 0.6): 0.726, (3000, 0.6): float("nan"), (4000, 0.3): 0.97}
     stem = str(tmp_path / "auc_grid")
-    _check(plot_auc_grid(aucs, "WNAE", stem), stem)
+    check_figure(plot_auc_grid(aucs, "WNAE", stem), stem)
     with pytest.raises(ValueError):
         plot_auc_grid({}, "WNAE", stem)

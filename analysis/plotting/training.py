@@ -121,6 +121,16 @@ def _check_names(names, n_features: int) -> list[str]:
     return names
 
 
+def _finish_grid(fig, axes, title: str, path_stem: str, headroom: float) -> list[str]:
+    """Label, legend (with room above the curves) and save a per-feature grid."""
+    axes[0].set_ylabel("Normalised", fontsize="small")
+    bottom, top = axes[0].get_ylim()
+    axes[0].set_ylim(bottom, top * headroom)
+    axes[0].legend(loc="upper right", fontsize="xx-small", title=title, title_fontsize="x-small")
+    label(axes[0])
+    return save(fig, path_stem)
+
+
 def plot_inputs_vs_reconstruction(x_bkg: np.ndarray, r_bkg: np.ndarray, x_sig: np.ndarray, r_sig: np.ndarray,
                                   names: list[str], title: str, path_stem: str) -> list[str]:
     """One panel per feature: scaled inputs (filled / solid) against their reconstructions (dashed),
@@ -146,12 +156,7 @@ def plot_inputs_vs_reconstruction(x_bkg: np.ndarray, r_bkg: np.ndarray, x_sig: n
             ax.set_yscale("log")
             ax.set_xlabel(f"{names[j]} (scaled)", fontsize="small")
             ax.tick_params(labelsize="x-small")
-        axes[0].set_ylabel("Normalised", fontsize="small")
-        bottom, top = axes[0].get_ylim()
-        axes[0].set_ylim(bottom, top * 1e3)
-        axes[0].legend(loc="upper right", fontsize="xx-small", title=title, title_fontsize="x-small")
-        label(axes[0])
-        return save(fig, path_stem)
+        return _finish_grid(fig, axes, title, path_stem, headroom=1e3)
 
 
 def plot_negative_samples(x_data: np.ndarray, x_neg: np.ndarray, names: list[str], title: str,
@@ -170,12 +175,7 @@ def plot_negative_samples(x_data: np.ndarray, x_neg: np.ndarray, names: list[str
             ax.hist(x_neg[:, j], histtype="step", color="tab:orange", linewidth=2, label="Negative samples", **kw)
             ax.set_xlabel(f"{names[j]} (scaled)", fontsize="small")
             ax.tick_params(labelsize="x-small")
-        axes[0].set_ylabel("Normalised", fontsize="small")
-        bottom, top = axes[0].get_ylim()
-        axes[0].set_ylim(bottom, top * 1.5)
-        axes[0].legend(loc="upper right", fontsize="xx-small", title=title, title_fontsize="x-small")
-        label(axes[0])
-        return save(fig, path_stem)
+        return _finish_grid(fig, axes, title, path_stem, headroom=1.5)
 
 
 MAX_DRAWN_NODES = 24  # wider layers are drawn with this many nodes (the label gives the true width)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import os
 
+import h5py
 import numpy as np
 
 import torch
@@ -46,11 +47,13 @@ def test_scores(data: dict, scores: dict[str, np.ndarray]) -> dict:
 
 
 def build_report(data: dict, scores: dict[str, np.ndarray], histories: dict[str, dict], plots_cfg: dict,
-                 meta: dict, outdir: str, checkpoints: dict[str, str] | None = None) -> dict:
+                 meta: dict, outdir: str, checkpoints: dict[str, str] | None = None,
+                 negatives: dict[str, str] | None = None) -> dict:
     """Write figures, summary.json, summary.md and index files into ``outdir``; return the summary.
 
     ``checkpoints`` (model -> best.pt) adds the model diagnostics: inputs vs reconstructions, negative
-    samples against the training data, and the network drawn from its layers."""
+    samples against the training data, and the network drawn from its layers; ``negatives`` (model ->
+    negatives.h5 from training) adds the validation negatives at the first, selected and last epochs."""
     per_model = test_scores(data, scores)
     summary = summarize({m: {"background": v["background"], "signals": v["signals"]} for m, v in per_model.items()},
                         eps_b_points=tuple(plots_cfg["eps_b"]))
@@ -76,6 +79,7 @@ def build_report(data: dict, scores: dict[str, np.ndarray], histories: dict[str,
     figures += _sb_figures(per_model, summary, plots_cfg, stem)
     figures += _auc_grids(data, summary, stem)
     figures += _model_figures(data, checkpoints or {}, stem)
+    figures += _negatives_by_epoch(data, negatives or {}, histories, stem)
     sculpting, sculpt_figs = _sculpting(data, scores, plots_cfg, stem)
     figures += sculpt_figs
     write_summary(summary, meta, stem("summary.json"), stem("summary.md"), extra={"mass_sculpting": sculpting})
@@ -178,4 +182,22 @@ def _model_figures(data: dict, checkpoints: dict[str, str], stem, n_negatives: i
         if cfg.get("sampler"):
             neg = negative_samples(model, cfg, x_train, min(n_negatives, len(x_train)), seed=0)
             figures += plot_negative_samples(x_train, neg, names, f"{m}, selected epoch", stem(f"negatives_{m}"))
+    return figures
+
+
+def _negatives_by_epoch(data: dict, negatives: dict[str, str], histories: dict[str, dict], stem) -> list[str]:
+    """The WNAE papers' view of a collapse: negatives against the training data as training goes on."""
+    x_train = scaled(data, (data["label"] == 0) & (data["split"] == 0))
+    figures = []
+    for m, path in negatives.items():
+        with h5py.File(path, "r") as f:
+            epochs = sorted(int(k[6:]) for k in f.keys())
+            if not epochs:
+                continue
+            best = histories[m].get("best_epoch")
+            chosen = dict.fromkeys(e for e in (epochs[0], best, epochs[-1]) if e in epochs)
+            for e in chosen:
+                tag = "selected epoch" if e == best else "epoch"
+                figures += plot_negative_samples(x_train, f[f"epoch_{e:03d}"][()], data["feature_names"],
+                                                 f"{m}, {tag} {e}", stem(f"negatives_{m}_epoch{e:03d}"))
     return figures

@@ -86,11 +86,30 @@ def load_model(path: str, device: str = "cpu") -> torch.nn.Module:
     return model.eval()
 
 
+NEGATIVES_DIR = "negatives"
+
+
 def _save(obj: dict, path: str) -> None:
     """Atomic write, so a kill never leaves a truncated file."""
     tmp = f"{path}.tmp-{os.getpid()}"  # per process: two runs of one training cannot collide
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def _save_array(x: np.ndarray, path: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}.npy"
+    np.save(tmp, x)
+    os.replace(tmp, path)
+
+
+def negative_snapshots(workdir: str) -> dict[int, np.ndarray]:
+    """Epoch -> the validation negative samples drawn after that epoch (sampler models; empty for an AE)."""
+    folder = os.path.join(workdir, NEGATIVES_DIR)
+    if not os.path.isdir(folder):
+        return {}
+    files = sorted(f for f in os.listdir(folder) if f.startswith("epoch_") and f.endswith(".npy"))
+    return {int(f[6:-4]): np.load(os.path.join(folder, f)) for f in files}
 
 
 def _model_file(model, cfg, n_features, epoch) -> dict:
@@ -204,6 +223,8 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
             raise RuntimeError(f"training diverged in epoch {epoch} ({cfg['kind']}, phase {phase}): non-finite "
                                f"{', '.join(bad)}; {workdir} keeps best.pt/checkpoint.pt of the last good epoch. "
                                "Lower lr or sampler.step_size, or set sampler.clip_grad / loss.gamma.")
+        if model.uses_sampler:  # the validation negatives of every epoch, for the report
+            _save_array(x_neg_val.cpu().numpy(), os.path.join(workdir, NEGATIVES_DIR, f"epoch_{epoch:03d}.npy"))
         auc = math.nan
         if monitor is not None:
             auc = float(roc_auc_score(monitor[1], score(model, monitor[0])))

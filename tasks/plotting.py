@@ -44,4 +44,5 @@ class PlotSignificance(Task):
         with atomic_paths(self.output().path) as (tmp,):
             os.makedirs(tmp)
             build_report(data, scores, histories, self.cfg.plots, meta, tmp,
-                         checkpoints={m: inp["train"][m]["best"].path for m in self.cfg.models})
+                         checkpoints={m: inp["train"][m]["best"].path for m in self.cfg.models},
+                         negatives={m: inp["train"][m]["negatives"].path for m in self.cfg.models})

@@ -4,11 +4,12 @@ from __future__ import annotations
 import os
 import shutil
 
+import h5py
 import luigi
 import numpy as np
 
 from analysis.dataset import load_dataset, scaled
-from analysis.training import train_model
+from analysis.training import negative_snapshots, train_model
 from tasks.base import Task, atomic_paths, write_json
 from tasks.dataset import FeatureDataset
 
@@ -17,7 +18,7 @@ class TrainModel(Task):
     """Train the config's model ``--model`` on the training split's background jets.
 
     Checkpoints go to a work folder beside the outputs, so a killed training resumes where it stopped;
-    the outputs (model.pt, best.pt, history.json) appear only when training has finished.
+    the outputs (model.pt, best.pt, history.json, negatives.h5) appear only when training has finished.
     """
 
     model = luigi.Parameter(description="model name in the config's models section")
@@ -45,7 +46,8 @@ class TrainModel(Task):
 
     def output(self):
         return {k: self.local_target(f) for k, f in
-                (("model", "model.pt"), ("best", "best.pt"), ("history", "history.json"))}
+                (("model", "model.pt"), ("best", "best.pt"), ("history", "history.json"),
+                 ("negatives", "negatives.h5"))}
 
     def run(self):
         data = load_dataset(self.input()["dataset"].path)
@@ -63,6 +65,10 @@ class TrainModel(Task):
         with atomic_paths(out["model"].path, out["best"].path) as tmps:
             for tmp, name in zip(tmps, ("model.pt", "best.pt")):
                 shutil.copyfile(os.path.join(workdir, name), tmp)
+        with atomic_paths(out["negatives"].path) as (tmp,):
+            with h5py.File(tmp, "w") as f:  # validation negatives per epoch (none for an AE)
+                for epoch, x in negative_snapshots(workdir).items():
+                    f.create_dataset(f"epoch_{epoch:03d}", data=x)
         write_json(out["history"].path, history)
         shutil.rmtree(workdir, ignore_errors=True)
 

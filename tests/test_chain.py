@@ -104,6 +104,8 @@ def test_report_and_auc(chain):
     for name in ("sb_injected_svj_s_m2000_r0.3", "sb_lumi_svj_s_m2000_r0.3", "sculpting_jet_mass_wnae",
                  "reconstruction_ae", "negatives_wnae", "negatives_nae", "architecture_ae"):
         assert (report / f"{name}.png").stat().st_size > 5000 and (report / f"{name}.pdf").exists()
+    by_epoch = sorted(p.name for p in report.glob("negatives_wnae_epoch*.png"))
+    assert 2 <= len(by_epoch) <= 3  # first, selected and last epochs (some may coincide)
     page = (report / "index.html").read_text()
     assert all(f'src="{p.name}"' in page for p in pngs)
 

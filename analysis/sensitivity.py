@@ -142,10 +142,11 @@ def _auc_grids(data: dict, summary: dict, stem) -> list[str]:
 
 
 def _sculpting(data: dict, scores: dict, plots_cfg: dict, stem) -> tuple[dict, list[str]]:
-    """Background jet (soft-drop) mass and event MT after score cuts, with their JSD to the uncut shape."""
+    """Background jet (soft-drop) mass, dijet mass and MT after score cuts, with their JSD to the uncut shape."""
     names = data["feature_names"]
     test_bkg = (data["split"] == 2) & (data["label"] == 0)
-    variables = {"event_mt": (data["event_mt"][test_bkg], "Dijet+MET $m_T$ [GeV]")}
+    variables = {"event_mt": (data["event_mt"][test_bkg], "Dijet+MET $m_T$ [GeV]"),
+                 "event_mjj": (data["event_mjj"][test_bkg], "Dijet mass $m_{jj}$ [GeV]")}
     for feat, transform, label in (("msoftdrop", None, "Soft-drop mass [GeV]"),
                                    ("log_msoftdrop", np.exp, "Soft-drop mass [GeV]"),
                                    ("mass", None, "Jet mass [GeV]")):

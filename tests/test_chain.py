@@ -98,7 +98,7 @@ def test_report_and_auc(chain):
     assert len(pngs) >= 4 and all(p.stat().st_size > 5000 for p in pngs)
     assert (report / "summary.md").read_text().count("|") > 10
     sculpt = summary["mass_sculpting"]
-    assert set(sculpt) == {"ae", "nae", "wnae"} and set(sculpt["ae"]) == {"event_mt", "jet_mass"}
+    assert set(sculpt) == {"ae", "nae", "wnae"} and set(sculpt["ae"]) == {"event_mt", "event_mjj", "jet_mass"}
     assert all(0 <= j <= 1 for m in sculpt.values() for v in m.values() for j in v.values())
     assert models["ae"]["svj_s_m2000_r0.3"]["max_s_over_sqrt_b_lumi"] > 0
     for name in ("sb_injected_svj_s_m2000_r0.3", "sb_lumi_svj_s_m2000_r0.3", "sculpting_jet_mass_wnae",

@@ -3,7 +3,8 @@
 Layout of the h5 file (plain arrays, one row per jet; open it with h5py):
   features (n, d) float32 raw feature values, attrs["names"]
   weight           cross-section weight per jet in pb (xsec * genWeight / sum of genWeight generated)
-  label            0 background, 1 signal;  sample_id -> attrs["samples"] (names)
+  label            0 background, 1 signal;  sample_id -> attrs["samples"] (names), attrs["processes"]
+                   (the generator process / signal model of each sample, e.g. svj_schannel)
   signal_mmed, signal_rinv   signal parameters (-1 for backgrounds)
   event, jet_index           event number and rank of the jet among the selected jets
   split            0 train, 1 validation, 2 test (whole events stay together)
@@ -77,7 +78,7 @@ def build_dataset(samples: list[dict], feature_names: list[str], split: list[flo
     """Combine per-sample jet tables into the h5 file at ``path``; returns a summary per sample.
 
     ``samples``: [{name, label (0/1), table (from jet_table, concatenated over files), xsec_pb,
-    sum_genweight (all generated events), params {m_med, r_inv}}]. Jets with a non-finite feature are
+    sum_genweight (all generated events), params {m_med, r_inv}, process}]. Jets with a non-finite feature are
     dropped here and counted per sample, so nothing non-finite reaches training.
     """
     cols: dict[str, list] = {k: [] for k in ("features", "weight", "label", "sample_id", "signal_mmed",
@@ -114,6 +115,7 @@ def build_dataset(samples: list[dict], feature_names: list[str], split: list[flo
             f.create_dataset(k, data=v)
         f["features"].attrs["names"] = np.array(feature_names, dtype="S")
         f["sample_id"].attrs["samples"] = np.array([s["name"] for s in samples], dtype="S")
+        f["sample_id"].attrs["processes"] = np.array([s.get("process", "") for s in samples], dtype="S")
         f.attrs["scaler"] = scaler
         f.attrs["scaler_offset"] = offset
         f.attrs["scaler_scale"] = scale
@@ -126,6 +128,7 @@ def load_dataset(path: str) -> dict:
         out = {k: f[k][()] for k in f.keys()}
         out["feature_names"] = [x.decode() for x in f["features"].attrs["names"]]
         out["sample_names"] = [x.decode() for x in f["sample_id"].attrs["samples"]]
+        out["sample_processes"] = [x.decode() for x in f["sample_id"].attrs["processes"]]
         out["scaler_offset"] = f.attrs["scaler_offset"]
         out["scaler_scale"] = f.attrs["scaler_scale"]
     return out

@@ -126,18 +126,20 @@ def _sb_figures(per_model: dict, summary: dict, plots_cfg: dict, stem) -> list[s
 
 
 def _auc_grids(data: dict, summary: dict, stem) -> list[str]:
-    """AUC over (mediator mass, r_inv) per model, when the signals span a grid (two points or more)."""
-    params = {}
+    """AUC over (mediator mass, r_inv) per model and signal model (process), where a model has two points or more."""
+    grids: dict[str, dict[str, tuple[float, float]]] = {}
     for sid, name in enumerate(data["sample_names"]):
         rows = data["sample_id"] == sid
         if rows.any() and data["label"][rows][0] == 1:
-            params[name] = (float(data["signal_mmed"][rows][0]), float(data["signal_rinv"][rows][0]))
-    if len(set(params.values())) < 2:
-        return []
+            point = (float(data["signal_mmed"][rows][0]), float(data["signal_rinv"][rows][0]))
+            grids.setdefault(data["sample_processes"][sid], {})[name] = point
     figures = []
-    for m, per_sig in summary.items():
-        grid = {params[s]: r["auc"] for s, r in per_sig.items() if s in params}
-        figures += plot_auc_grid(grid, m.upper(), stem(f"auc_grid_{m}"))
+    for process, params in grids.items():
+        if len(set(params.values())) < 2:
+            continue
+        for m, per_sig in summary.items():
+            grid = {params[s]: r["auc"] for s, r in per_sig.items() if s in params}
+            figures += plot_auc_grid(grid, f"{m.upper()}, {process}", stem(f"auc_grid_{process}_{m}"))
     return figures
 
 

@@ -45,6 +45,7 @@ class FeatureDataset(Task):
                 # chunks of one sample share the process: average Pythia's per-chunk estimates
                 "xsec_pb": spec.get("xsec_pb", sum(acc["xsec"]) / len(acc["xsec"])),
                 "sum_genweight": acc["sum_genweight"], "params": spec.get("params"),
+                "process": spec["process"],
             })
         out = self.output()
         with atomic_paths(out["dataset"].path) as (tmp,):

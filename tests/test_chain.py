@@ -96,6 +96,7 @@ def test_report_and_auc(chain):
     assert models["ae"]["svj_s_m2000_r0.3"]["auc"] > 0.6
     pngs = list(report.glob("*.png"))
     assert len(pngs) >= 4 and all(p.stat().st_size > 5000 for p in pngs)
+    assert all(p.with_suffix(".pdf").read_bytes().startswith(b"%PDF") for p in pngs)
     assert (report / "summary.md").read_text().count("|") > 10
     sculpt = summary["mass_sculpting"]
     assert set(sculpt) == {"ae", "nae", "wnae"} and set(sculpt["ae"]) == {"event_mt", "event_mjj", "jet_mass"}

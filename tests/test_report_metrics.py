@@ -1,6 +1,8 @@
 """Sensitivity-report metrics (S/B along the cut, Jensen-Shannon divergence, mass sculpting) and their figures."""
 import math
 
+import os
+
 import numpy as np
 import pytest
 
@@ -121,3 +123,19 @@ def test_plot_auc_grid(tmp_path):
     check_figure(plot_auc_grid(aucs, "WNAE", stem), stem)
     with pytest.raises(ValueError):
         plot_auc_grid({}, "WNAE", stem)
+
+
+def test_auc_grids_one_per_signal_model(tmp_path):
+    from analysis.sensitivity import _auc_grids
+
+    names = ["qcd", "s_a", "s_b", "t_a"]
+    sid = np.repeat(np.arange(4), 3)
+    data = {"sample_names": names, "sample_processes": ["qcd", "svj_schannel", "svj_schannel", "svj_tchannel"],
+            "sample_id": sid, "label": (sid > 0).astype(np.int8),
+            "signal_mmed": np.array([-1, 2000, 3000, 2000], np.float32)[sid],
+            "signal_rinv": np.array([-1, 0.3, 0.3, 0.3], np.float32)[sid]}
+    summary = {m: {s: {"auc": 0.7} for s in names[1:]} for m in ("ae", "wnae")}
+    files = _auc_grids(data, summary, lambda n: str(tmp_path / n))
+    # the t-channel model has one point: no grid; the s-channel one gets a grid per model
+    assert sorted(os.path.basename(f) for f in files if f.endswith(".png")) == [
+        "auc_grid_svj_schannel_ae.png", "auc_grid_svj_schannel_wnae.png"]

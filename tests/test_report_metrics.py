@@ -1,6 +1,5 @@
 """Sensitivity-report metrics (S/B along the cut, Jensen-Shannon divergence, mass sculpting) and their figures."""
 import math
-
 import os
 
 import numpy as np

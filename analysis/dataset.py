@@ -89,6 +89,9 @@ def build_dataset(samples: list[dict], feature_names: list[str], split: list[flo
         t = s["table"]
         finite = np.isfinite(t["features"]).all(axis=1)
         n = int(finite.sum())
+        if n == 0:
+            raise ValueError(f"sample {s['name']}: no jet passes the selection with finite features "
+                             f"({int((~finite).sum())} non-finite); see the sample's cut flows (SkimEvents)")
         if s["sum_genweight"] <= 0:
             raise ValueError(f"sample {s['name']}: sum of generator weights is {s['sum_genweight']}, cannot normalise")
         params = s.get("params") or {}

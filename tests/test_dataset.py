@@ -46,3 +46,11 @@ def test_split_keeps_events_together_and_is_reproducible():
     assert (s1[0::2] == s1[1::2]).all()
     assert np.allclose(np.bincount(s1) / len(s1), [0.7, 0.15, 0.15], atol=0.02)
     assert not np.array_equal(s1, assign_split(event, [0.7, 0.15, 0.15], 10))
+
+
+def test_sample_without_jets_is_named(tmp_path):
+    empty = {k: v[:0] for k, v in _table(10, 3).items()}
+    samples = [{"name": "bkg", "label": 0, "table": _table(50, 1), "xsec_pb": 1.0, "sum_genweight": 100.0},
+               {"name": "sig_nothing_passes", "label": 1, "table": empty, "xsec_pb": 1.0, "sum_genweight": 10.0}]
+    with pytest.raises(ValueError, match="sig_nothing_passes: no jet passes the selection"):
+        build_dataset(samples, ["a", "b", "c"], [0.7, 0.15, 0.15], 1, "standard", str(tmp_path / "d.h5"))

@@ -78,8 +78,9 @@ def build_report(data: dict, scores: dict[str, np.ndarray], histories: dict[str,
                                    stem("auc_comparison"))
     figures += _sb_figures(per_model, summary, plots_cfg, stem)
     figures += _auc_grids(data, summary, stem)
-    figures += _model_figures(data, checkpoints or {}, stem)
-    figures += _negatives_by_epoch(data, negatives or {}, histories, stem)
+    x_train = scaled(data, (data["label"] == 0) & (data["split"] == 0))
+    figures += _model_figures(data, x_train, checkpoints or {}, stem)
+    figures += _negatives_by_epoch(data, x_train, negatives or {}, histories, stem)
     sculpting, sculpt_figs = _sculpting(data, scores, plots_cfg, stem)
     figures += sculpt_figs
     write_summary(summary, meta, stem("summary.json"), stem("summary.md"), extra={"mass_sculpting": sculpting})
@@ -167,10 +168,10 @@ def _sculpting(data: dict, scores: dict, plots_cfg: dict, stem) -> tuple[dict, l
     return out, figures
 
 
-def _model_figures(data: dict, checkpoints: dict[str, str], stem, n_negatives: int = 2000) -> list[str]:
+def _model_figures(data: dict, x_train: np.ndarray, checkpoints: dict[str, str], stem,
+                   n_negatives: int = 2000) -> list[str]:
     names = data["feature_names"]
     bkg = data["label"] == 0
-    x_train = scaled(data, bkg & (data["split"] == 0))
     x_bkg = scaled(data, bkg & (data["split"] == 2))
     first_signal = data["sample_id"][data["label"] == 1].min()
     x_sig = scaled(data, (data["split"] == 2) & (data["sample_id"] == first_signal))
@@ -188,9 +189,10 @@ def _model_figures(data: dict, checkpoints: dict[str, str], stem, n_negatives: i
     return figures
 
 
-def _negatives_by_epoch(data: dict, negatives: dict[str, str], histories: dict[str, dict], stem) -> list[str]:
-    """The WNAE papers' view of a collapse: negatives against the training data as training goes on."""
-    x_train = scaled(data, (data["label"] == 0) & (data["split"] == 0))
+def _negatives_by_epoch(data: dict, x_train: np.ndarray, negatives: dict[str, str], histories: dict[str, dict],
+                        stem) -> list[str]:
+    """The WNAE papers' view of a collapse: negatives against the training data (``x_train``, scaled) as
+    training goes on."""
     figures = []
     for m, path in negatives.items():
         with h5py.File(path, "r") as f:

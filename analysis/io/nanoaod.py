@@ -51,9 +51,10 @@ def read_events(path: str, collections: list[str] | None = None, require: tuple[
     f, tree = _open_tree(path)
     with f:
         names = list(tree.keys())
+        prefixes = {x.split("_", 1)[0] for x in names if "_" in x}
         groups: dict[str, list[str]] = defaultdict(list)
         for b in names:
-            if b.startswith("n") and b[1:] in {x.split("_", 1)[0] for x in names if "_" in x}:
+            if b.startswith("n") and b[1:] in prefixes:
                 continue  # counter branch, implied by the jagged arrays
             groups[b.split("_", 1)[0] if "_" in b else b].append(b)
         wanted = list(groups) if collections is None else collections

@@ -19,6 +19,8 @@ from typing import Any
 import yaml
 
 from analysis.features import available_features
+from analysis.generation.catalogue import expand_grids
+from analysis.generation.detector import resolve_detector
 from analysis.models.registry import resolve_config as resolve_model_config
 from analysis.selection.cuts import validate_selection
 
@@ -30,10 +32,11 @@ TOP_KEYS = {
 }
 ON_BAD_FILE = ("fail", "skip")
 SAMPLE_KEYS = {
-    "process", "label", "pt_hat_min", "params", "xsec_pb", "pythia", "mpi", "sqrt_s",
+    "process", "label", "pt_hat_min", "pt_hat_max", "params", "xsec_pb", "pythia", "mpi", "sqrt_s",
     "chunks", "events_per_chunk",
 }
 LABELS = {"background": 0, "signal": 1}
+GENERATION_KEYS = {"events_per_chunk", "seed", "detector"}
 
 
 class ConfigError(ValueError):
@@ -161,8 +164,14 @@ def _pick(section: Any, catalogue: dict, path: Path, key: str) -> dict:
 
 def _resolve_samples(samples: Any, catalogue: dict, generation: dict, path: Path) -> dict[str, dict]:
     _require(isinstance(samples, dict) and samples, path, "samples", "a non-empty mapping of sample names")
+    local = path.parent / "samples.yaml"
+    try:  # grid entries of the catalogue become one sample per point; a grid's name picks all its points
+        catalogue, grids = expand_grids(catalogue)
+    except ValueError as e:
+        raise ConfigError(f"{local if local.exists() else CONFIG_DIR / 'samples.yaml'}: {e}") from None
+    picked = [(point, over) for name, over in samples.items() for point in grids.get(name, [name])]
     out = {}
-    for name, over in samples.items():
+    for name, over in picked:
         over = over or {}
         key = f"samples.{name}"
         _require(isinstance(over, dict), path, key, "a mapping of overrides (or empty)")
@@ -194,8 +203,14 @@ def load_config(name: str) -> Config:
     directory = path.parent
 
     generation = {"events_per_chunk": 1000, "seed": 1} | (raw.get("generation") or {})
+    for k in generation:
+        _require(k in GENERATION_KEYS, path, f"generation.{k}", f"unknown key (allowed: {', '.join(sorted(GENERATION_KEYS))})")
     _require(isinstance(generation["seed"], int) and generation["seed"] >= 0, path, "generation.seed",
              "a non-negative integer")
+    try:  # the detector response, Delphes-CMS-like defaults; ``enabled: false`` is truth level
+        generation["detector"] = resolve_detector(generation.get("detector"))
+    except ValueError as e:
+        raise ConfigError(f"{path}: generation.{e}") from None
     samples = _resolve_samples(raw["samples"], _catalogue("samples", directory), generation, path)
     selection = _pick(raw["selection"], _catalogue("selections", directory), path, "selection")
     features = _pick(raw["features"], _catalogue("features", directory), path, "features")

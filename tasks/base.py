@@ -7,6 +7,7 @@ so an edited model section reruns training and what follows, never generation or
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -22,16 +23,21 @@ from analysis.config import CONFIG_DIR, Config, config_path, data_path, load_con
 
 
 @functools.lru_cache(maxsize=32)
-def _load(path: str, stamp: tuple) -> Config:
-    return load_config(path)
+def _load(path: str, stamp: tuple, no_detector: bool = False) -> Config:
+    cfg = load_config(path)
+    if no_detector:  # truth level lives in the generation config, so every hash from generation on changes
+        detector = cfg.generation["detector"] | {"enabled": False}
+        cfg = dataclasses.replace(cfg, generation=cfg.generation | {"detector": detector})
+    return cfg
 
 
-def cached_config(name: str) -> Config:
-    """The config, re-read whenever the named file or a catalogue beside it changes."""
+def cached_config(name: str, no_detector: bool = False) -> Config:
+    """The config, re-read whenever the named file or a catalogue beside it changes; ``no_detector``
+    switches the detector response off (truth level)."""
     path = config_path(name)
     files = [path] + sorted(path.parent.glob("*.yaml")) + sorted(CONFIG_DIR.glob("*.yaml"))
     stamp = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
-    return _load(str(path), stamp)
+    return _load(str(path), stamp, no_detector)
 
 
 class Task(law.Task):
@@ -40,10 +46,12 @@ class Task(law.Task):
     version = luigi.Parameter(description="output version, e.g. v1")
     config = luigi.Parameter(default="default", significant=True,
                              description="config name in config/ (or a YAML path); default: default")
+    no_detector = luigi.BoolParameter(default=False, description="truth level: generate events without the "
+                                      "detector response (sets generation.detector.enabled false)")
 
     @property
     def cfg(self) -> Config:
-        return cached_config(self.config)
+        return cached_config(self.config, self.no_detector)
 
     def config_hash(self) -> str:
         """The part of the config this task depends on; subclasses narrow it."""

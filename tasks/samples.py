@@ -10,6 +10,7 @@ from analysis.generation import generate_sample
 from analysis.io.nanoaod import InputError, read_events, write_events, write_tree
 from analysis.selection.cuts import apply_selection
 from tasks.base import Task, atomic_paths, read_json, write_json
+from tasks.remote import RemoteWorkflow
 
 
 def branch_seed(base: int, sample: str, chunk: int) -> int:
@@ -18,7 +19,7 @@ def branch_seed(base: int, sample: str, chunk: int) -> int:
     return int.from_bytes(digest[:8], "little") % 900_000_000
 
 
-class SampleWorkflow(Task, law.LocalWorkflow):
+class SampleWorkflow(Task, law.LocalWorkflow, RemoteWorkflow):
     """A workflow with one branch per (sample, chunk) of the config; output paths carry the sample's hash."""
 
     def create_branch_map(self) -> dict:
@@ -55,7 +56,8 @@ class GenerateEvents(SampleWorkflow):
         out = self.output()
         seed = branch_seed(self.cfg.generation["seed"], self.sample, self.chunk)
         with atomic_paths(out["events"].path) as (tmp,):
-            meta = generate_sample(spec, spec["events_per_chunk"], seed, tmp)
+            meta = generate_sample(spec, spec["events_per_chunk"], seed, tmp,
+                                   detector=self.cfg.generation["detector"])
         write_json(out["meta"].path, meta | {"sample": self.sample, "chunk": self.chunk})
 
 

@@ -51,7 +51,10 @@ def test_metadata_and_bookkeeping_branches(svj, qcd):
     # Pythia's QCD cross-section above pT-hat 300 GeV at 13 TeV is O(10 nb) = O(1e4 pb).
     assert 1e3 < md_q["xsec_pb"] < 1e5 and 0 < md_q["xsec_err_pb"] < 0.2 * md_q["xsec_pb"]
     assert np.all(ak.to_numpy(ev_s["SVJ_mMed"]) == 2000) and np.allclose(ak.to_numpy(ev_s["SVJ_rinv"]), 0.3)
-    assert np.all(ak.to_numpy(ev_q["SVJ_mMed"]) == -1) and np.all(ak.to_numpy(ev_q["SVJ_rinv"]) == -1)
+    assert np.all(ak.to_numpy(ev_s["SVJ_model"]) == 1) and np.all(ak.to_numpy(ev_s["SVJ_nc"]) == 2)
+    for b in ("SVJ_model", "SVJ_mMed", "SVJ_rinv", "SVJ_mDark"):
+        assert np.all(ak.to_numpy(ev_q[b]) == -1)
+    assert np.all(ak.to_numpy(ev_q["Generator_binvar"]) >= 300)  # pT-hat of the 2 -> 2 process
 
 
 def test_jets_sorted_and_selected(svj):
@@ -118,20 +121,21 @@ def test_svj_has_real_missing_momentum(svj, qcd):
     ev_s, ev_q = svj[2], qcd[2]
     gen_s, gen_q = ak.to_numpy(ev_s["GenMET_pt"]), ak.to_numpy(ev_q["GenMET_pt"])
     assert gen_s.mean() > 100 and gen_s.mean() > 4 * gen_q.mean()
-    # With |eta| < 5 acceptance the visible recoil measures the invisible momentum.
+    # The reconstructed recoil (detector response, |eta| < 5) measures the invisible momentum.
     met_s = ak.to_numpy(ev_s["MET_pt"])
-    assert np.corrcoef(met_s, gen_s)[0, 1] > 0.9
-    assert np.median(np.abs(met_s - gen_s)) < 0.15 * np.median(gen_s)
+    assert np.corrcoef(met_s, gen_s)[0, 1] > 0.8
+    assert np.median(np.abs(met_s - gen_s)) < 0.25 * np.median(gen_s)
 
 
-@pytest.mark.parametrize("r_inv", [0.0, 0.3])
+@pytest.mark.parametrize("r_inv", [0.0, 0.3, 0.6])
 def test_invisible_share_of_dark_meson_decays_is_r_inv(r_inv):
     sample = {**SVJ, "params": {**SVJ["params"], "r_inv": r_inv}}
     pythia = make_pythia(sample, 21)
     n_decays = n_invisible = 0
     for record in generate_records(pythia, 100):
-        d, i = dark_meson_decays(record)
-        n_decays, n_invisible = n_decays + d, n_invisible + i
+        mesons = dark_meson_decays(record)
+        n_decays += int(ak.sum(ak.num(mesons)))
+        n_invisible += int(ak.sum(mesons.invisible))
     assert n_decays > 1000  # ~20 dark mesons per event
     sigma = np.sqrt(max(r_inv * (1 - r_inv), 1e-12) / n_decays)
     assert abs(n_invisible / n_decays - r_inv) < 4 * sigma + 1e-12

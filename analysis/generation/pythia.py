@@ -25,6 +25,10 @@ DARK_VECTORS = (4900113, 4900213)
 DARK_MESONS = DARK_PSEUDOSCALARS + DARK_VECTORS
 DARK_STABLE = (51, 53)
 ZPRIME = 4900023
+# Bi-fundamental mediators Phi of the t-channel model: Pythia's HV partners of the d and u quarks
+# (Dv, Uv), pair-produced through QCD (gg, qqbar -> Fv Fvbar) and decaying Fv -> q qv.
+TCHANNEL_MEDIATORS = (4900001, 4900002)
+HV_PARTNERS = (*range(4900001, 4900007), *range(4900011, 4900017))
 
 SVJ_PARAMS = ("m_med", "r_inv", "m_dark", "n_c", "n_f")
 
@@ -52,12 +56,13 @@ def dark_lambda(m_dark: float, n_c: int, n_f: int) -> float:
 
 
 def _svj_params(sample: dict) -> dict:
+    process = sample.get("process")
     params = sample.get("params")
     if not isinstance(params, dict):
-        raise ValueError("params: process 'svj_schannel' needs a mapping with " + ", ".join(SVJ_PARAMS))
+        raise ValueError(f"params: process '{process}' needs a mapping with " + ", ".join(SVJ_PARAMS))
     missing = [k for k in SVJ_PARAMS if k not in params]
     if missing:
-        raise ValueError(f"params: missing {', '.join(missing)} for process 'svj_schannel'")
+        raise ValueError(f"params: missing {', '.join(missing)} for process '{process}'")
     unknown = sorted(set(params) - set(SVJ_PARAMS))
     if unknown:
         raise ValueError(f"params: unknown keys {', '.join(unknown)} (known: {', '.join(SVJ_PARAMS)})")
@@ -75,28 +80,43 @@ def _svj_params(sample: dict) -> dict:
     return p
 
 
-def _qcd_card(sample: dict, quark_mass: dict[int, float]) -> list[str]:
+def _need_pt_hat_min(sample: dict, why: str) -> None:
     if sample.get("pt_hat_min") is None:
-        raise ValueError("pt_hat_min: process 'qcd' needs a pT-hat threshold (2->2 QCD diverges at 0)")
+        raise ValueError(f"pt_hat_min: process '{sample.get('process')}' needs a pT-hat threshold ({why})")
+
+
+def _qcd_card(sample: dict, quark_mass: dict[int, float]) -> list[str]:
+    """2 -> 2 QCD; a pT-hat bin is [pt_hat_min, pt_hat_max), each bin its own sample and cross-section."""
+    _need_pt_hat_min(sample, "2->2 QCD diverges at 0")
     return ["HardQCD:all = on"]
 
 
 def _ttbar_card(sample: dict, quark_mass: dict[int, float]) -> list[str]:
+    """Inclusive ttbar: all W decays, so semi- and di-leptonic events (lost-lepton MET) are included."""
     return ["Top:gg2ttbar = on", "Top:qqbar2ttbar = on"]
 
 
-def _svj_schannel_card(sample: dict, quark_mass: dict[int, float]) -> list[str]:
-    """Hidden-Valley Z' -> dark quarks (arXiv:2112.11125 setup, see shared physics notes)."""
-    p = _svj_params(sample)
-    m_med, r_inv, m_dark = float(p["m_med"]), float(p["r_inv"]), float(p["m_dark"])
+def _wjets_card(sample: dict, quark_mass: dict[int, float]) -> list[str]:
+    """W + jet (q qbar' -> W g, q g -> W q') with W -> l nu (e, mu, tau)."""
+    _need_pt_hat_min(sample, "W + jet diverges at pT 0")
+    return ["WeakBosonAndParton:qqbar2Wg = on", "WeakBosonAndParton:qg2Wq = on",
+            "24:onMode = off", "24:onIfAny = 11 13 15"]
+
+
+def _zjets_card(sample: dict, quark_mass: dict[int, float]) -> list[str]:
+    """Z + jet (q qbar -> Z g, q g -> Z q), pure Z (no gamma*), with Z -> nu nu."""
+    _need_pt_hat_min(sample, "Z + jet diverges at pT 0")
+    return ["WeakBosonAndParton:qqbar2gmZg = on", "WeakBosonAndParton:qg2gmZq = on",
+            "WeakZ0:gmZmode = 2", "23:onMode = off", "23:onIfAny = 12 14 16"]
+
+
+def _dark_sector(p: dict, quark_mass: dict[int, float]) -> list[str]:
+    """The Hidden-Valley dark QCD shared by both signal models: SU(n_c) with n_f flavours, running
+    coupling from m_dark, dark quarks of mass m_dark/2, dark mesons of mass m_dark decaying invisibly
+    with probability r_inv (see shared physics notes)."""
+    r_inv, m_dark = float(p["r_inv"]), float(p["m_dark"])
     lam = dark_lambda(m_dark, p["n_c"], p["n_f"])
     card = [
-        "HiddenValley:ffbar2Zv = on",
-        f"{ZPRIME}:m0 = {m_med}", f"{ZPRIME}:mMin = {m_med - 1}", f"{ZPRIME}:mMax = {m_med + 1}",
-        f"{ZPRIME}:mWidth = 0.01",
-        f"{ZPRIME}:oneChannel = 1 0.982 102 4900101 -4900101",
-        *(f"{ZPRIME}:addChannel = 1 0.003 102 {q} -{q}" for q in range(1, 7)),
-        *(f"{4900000 + i}:m0 = 50000" for i in (*range(1, 7), *range(11, 17))),
         f"4900101:m0 = {m_dark / 2}",
         *(f"{i}:m0 = {m_dark}" for i in DARK_MESONS),
         *(f"{i}:{k}" for i in DARK_STABLE for k in ("m0 = 0", "isResonance = false")),
@@ -120,11 +140,44 @@ def _svj_schannel_card(sample: dict, quark_mass: dict[int, float]) -> list[str]:
     return card
 
 
-PROCESSES = {"qcd": _qcd_card, "ttbar": _ttbar_card, "svj_schannel": _svj_schannel_card}
+def _svj_schannel_card(sample: dict, quark_mass: dict[int, float]) -> list[str]:
+    """Hidden-Valley Z' -> dark quarks (arXiv:2112.11125 setup, see shared physics notes)."""
+    p = _svj_params(sample)
+    m_med = float(p["m_med"])
+    return [
+        "HiddenValley:ffbar2Zv = on",
+        f"{ZPRIME}:m0 = {m_med}", f"{ZPRIME}:mMin = {m_med - 1}", f"{ZPRIME}:mMax = {m_med + 1}",
+        f"{ZPRIME}:mWidth = 0.01",
+        f"{ZPRIME}:oneChannel = 1 0.982 102 4900101 -4900101",
+        *(f"{ZPRIME}:addChannel = 1 0.003 102 {q} -{q}" for q in range(1, 7)),
+        *(f"{i}:m0 = 50000" for i in HV_PARTNERS),
+        *_dark_sector(p, quark_mass),
+    ]
+
+
+def _svj_tchannel_card(sample: dict, quark_mass: dict[int, float]) -> list[str]:
+    """t-channel model: a scalar bi-fundamental mediator Phi (SM colour triplet and dark-colour
+    fundamental; Pythia's Dv and Uv with spinFv = 0) of mass m_med, pair-produced by QCD
+    (gg, qqbar -> Phi Phibar; Pythia has no t-channel exchange diagram) and decaying Phi -> q qv (Pythia's
+    default and only channel), so each
+    event has two dark showers, each beside a hard quark jet. The other HV partners are decoupled."""
+    p = _svj_params(sample)
+    m_med = float(p["m_med"])
+    card = [f"{i}:m0 = {m_med if i in TCHANNEL_MEDIATORS else 50000}" for i in HV_PARTNERS]
+    for i in TCHANNEL_MEDIATORS:
+        name = {4900001: "Dv", 4900002: "Uv"}[i]
+        card += [f"HiddenValley:gg2{name}{name}bar = on", f"HiddenValley:qqbar2{name}{name}bar = on"]
+    return card + [f"{ZPRIME}:m0 = 50000", *_dark_sector(p, quark_mass)]
+
+
+PROCESSES = {"qcd": _qcd_card, "ttbar": _ttbar_card, "wjets": _wjets_card, "zjets_nunu": _zjets_card,
+             "svj_schannel": _svj_schannel_card, "svj_tchannel": _svj_tchannel_card}
+# Stored in the SVJ_model branch: which signal model a file holds (-1 for backgrounds).
+SIGNAL_MODELS = {"svj_schannel": 1, "svj_tchannel": 2}
 
 
 def is_signal_process(sample: dict) -> bool:
-    return sample.get("process") == "svj_schannel"
+    return sample.get("process") in SIGNAL_MODELS
 
 
 def pythia_settings(sample: dict, seed: int, quark_mass: dict[int, float]) -> list[str]:
@@ -151,6 +204,11 @@ def pythia_settings(sample: dict, seed: int, quark_mass: dict[int, float]) -> li
         if not isinstance(pt_hat_min, (int, float)) or not pt_hat_min > 0:
             raise ValueError(f"pt_hat_min: must be > 0 GeV, got {pt_hat_min!r}")
         settings.append(f"PhaseSpace:pTHatMin = {float(pt_hat_min)}")
+    pt_hat_max = sample.get("pt_hat_max")
+    if pt_hat_max is not None:
+        if not isinstance(pt_hat_max, (int, float)) or not pt_hat_max > (pt_hat_min or 0):
+            raise ValueError(f"pt_hat_max: must be a number above pt_hat_min ({pt_hat_min}), got {pt_hat_max!r}")
+        settings.append(f"PhaseSpace:pTHatMax = {float(pt_hat_max)}")
     settings += [
         f"PartonLevel:MPI = {'on' if mpi else 'off'}",
         "Random:setSeed = on", f"Random:seed = {pythia_seed(seed)}",
@@ -220,11 +278,12 @@ def final_state(record: ak.Array, particle_data: pythia8mc.ParticleData) -> ak.A
     return ak.unflatten(ak.zip(fields), counts)
 
 
-def dark_meson_decays(record: ak.Array) -> tuple[int, int]:
-    """Count dark-meson decays (4900111/211/113/213) and those into the invisible states 51/53.
+def dark_meson_decays(record: ak.Array) -> ak.Array:
+    """The decaying dark mesons (4900111/211/113/213) of each event: ``[event][meson]`` records of
+    ``pt, eta, phi`` and ``invisible`` (decayed into the stable dark states 51/53).
 
-    A meson whose first daughter is a copy of itself (recoil bookkeeping) is not a decay; the ratio
-    of the two counts estimates the invisible fraction r_inv of the card.
+    A meson whose first daughter is a copy of itself (recoil bookkeeping) is not a decay. The share
+    of invisible decays estimates r_inv of the card; their pT share per jet is the jet's truth r_inv.
     """
     prt = record.prt
     counts = ak.to_numpy(ak.num(prt))
@@ -232,8 +291,15 @@ def dark_meson_decays(record: ak.Array) -> tuple[int, int]:
     pid = ak.to_numpy(ak.flatten(prt.id))
     d1 = ak.to_numpy(ak.flatten(prt.daughter1))
     event_offset = np.repeat(offsets, counts)
-    mother = np.isin(np.abs(pid), DARK_MESONS) & (d1 > 0)
-    daughter_id = np.abs(pid[(event_offset + d1)[mother]])
-    decays = daughter_id != np.abs(pid[mother])
-    invisible = np.isin(daughter_id, DARK_STABLE)
-    return int(decays.sum()), int((invisible & decays).sum())
+    is_meson = np.isin(np.abs(pid), DARK_MESONS) & (d1 > 0)
+    daughter_id = np.abs(pid[(event_offset + d1)[is_meson]])
+    decays = daughter_id != np.abs(pid[is_meson])
+    chosen = np.flatnonzero(is_meson)[decays]
+    p = ak.flatten(prt.p)
+    px, py, pz = (ak.to_numpy(p[k])[chosen] for k in ("px", "py", "pz"))
+    pt = np.hypot(px, py)
+    event_of = np.repeat(np.arange(len(counts)), counts)[chosen]
+    per_event = np.bincount(event_of, minlength=len(counts))
+    fields = {"pt": pt, "eta": np.arcsinh(pz / np.maximum(pt, 1e-12)), "phi": np.arctan2(py, px),
+              "invisible": np.isin(daughter_id[decays], DARK_STABLE)}
+    return ak.unflatten(ak.zip(fields), per_event)

@@ -25,10 +25,12 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
+from analysis.models.adversary import Adversary
 from analysis.models.distances import exact
 from analysis.models.registry import build_model, build_sampler, resolve_config
 
-HISTORY_KEYS = ("loss", "val_loss", "e_pos", "e_neg", "val_wasserstein", "monitor_auc", "lr", "time_s", "phase")
+HISTORY_KEYS = ("loss", "val_loss", "e_pos", "e_neg", "val_wasserstein", "monitor_auc", "adv_loss", "acceptance",
+                "lr", "time_s", "phase")
 
 
 def _as_features(x: np.ndarray, name: str, n_features: int | None = None) -> np.ndarray:
@@ -42,8 +44,14 @@ def _as_features(x: np.ndarray, name: str, n_features: int | None = None) -> np.
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def _check_inputs(x_train, x_val, w_train, monitor):
+def _check_inputs(x_train, x_val, w_train, monitor, mass_train):
     x_train = _as_features(x_train, "x_train")
+    if mass_train is not None:
+        mass_train = np.asarray(mass_train, dtype=np.float64)
+        if mass_train.shape != (x_train.shape[0],) or not np.isfinite(mass_train).all() or mass_train.std() == 0:
+            raise ValueError(f"mass_train must be finite, not constant and of shape ({x_train.shape[0]},), "
+                             f"got shape {mass_train.shape}")
+        mass_train = ((mass_train - mass_train.mean()) / mass_train.std()).astype(np.float32)
     x_val = _as_features(x_val, "x_val", x_train.shape[1])
     if w_train is not None:
         w_train = np.asarray(w_train, dtype=np.float32)
@@ -57,7 +65,7 @@ def _check_inputs(x_train, x_val, w_train, monitor):
         if y_mon.shape != (x_mon.shape[0],) or not np.isin(y_mon, (0, 1)).all() or len(np.unique(y_mon)) != 2:
             raise ValueError("monitor[1] must be labels in {0, 1} with both classes, one per row of monitor[0]")
         monitor = (x_mon, y_mon)
-    return x_train, x_val, w_train, monitor
+    return x_train, x_val, w_train, monitor, mass_train
 
 
 def _seeds(seed: int) -> list[int]:
@@ -123,17 +131,22 @@ def _json_value(v):
 
 def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str, seed: int,
                 device: str | None = None, w_train: np.ndarray | None = None, resume: bool = True,
-                monitor: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+                monitor: tuple[np.ndarray, np.ndarray] | None = None, mass_train: np.ndarray | None = None) -> dict:
     """Train the model of `cfg` on standardised features; write checkpoint/best/model/history to `workdir`.
 
     Returns the history: per-epoch lists (loss, val_loss, e_pos, e_neg, val_wasserstein,
-    monitor_auc, lr, time_s, phase; None where not applicable) and 'best_epoch', the 0-based index
-    of the selected epoch in those lists. Resuming from checkpoint.pt (same cfg apart from
+    monitor_auc, adv_loss, acceptance (of the sampler's MH / boundary rejection), lr, time_s, phase;
+    None where not applicable) and 'best_epoch', the 0-based index of the selected epoch in those lists.
+    `mass_train` (jet mass per training row, any unit: it is standardised here) is needed when
+    ``adversary.lambda`` > 0. Resuming from checkpoint.pt (same cfg apart from
     `epochs`) gives bit-identical results on the CPU. Raises RuntimeError on a diverging training,
     leaving the files of the last good epoch.
     """
     cfg = resolve_config(cfg)
-    x_train, x_val, w_train, monitor = _check_inputs(x_train, x_val, w_train, monitor)
+    x_train, x_val, w_train, monitor, mass_train = _check_inputs(x_train, x_val, w_train, monitor, mass_train)
+    lam = cfg["adversary"]["lambda"]
+    if lam and mass_train is None:
+        raise ValueError(f"adversary.lambda = {lam} needs the jet mass of the training jets (mass_train)")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     n, n_features = x_train.shape
     os.makedirs(workdir, exist_ok=True)
@@ -143,6 +156,8 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
     torch.manual_seed(seed_model)
     model = build_model(cfg, n_features).to(device)
     sampler = build_sampler(cfg, n_features, device)
+    adv = Adversary(n_features, cfg["adversary"]["hidden"], cfg["adversary"]["input"]).to(device) if lam else None
+    adv_opt = None if adv is None else torch.optim.AdamW(adv.parameters(), lr=cfg["adversary"]["lr"])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=cfg["lr_factor"],
                                                        patience=cfg["lr_patience"])
@@ -162,6 +177,9 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
         sched.load_state_dict(ck["scheduler"])
         if sampler is not None:
             sampler.load_state_dict(ck["sampler"])
+        if adv is not None:
+            adv.load_state_dict(ck["adversary"])
+            adv_opt.load_state_dict(ck["adv_optimizer"])
         torch.set_rng_state(ck["rng"]["torch"])
         if torch.cuda.is_available() and "cuda" in ck["rng"]:
             torch.cuda.set_rng_state_all(ck["rng"]["cuda"])
@@ -171,6 +189,7 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
 
     xt = torch.as_tensor(x_train, device=device)
     wt = None if w_train is None else torch.as_tensor(w_train, device=device)
+    mt = None if adv is None else torch.as_tensor(mass_train, device=device)
     # fixed validation subset for the sampler-based metrics (the AE uses all of x_val)
     val_idx = torch.randperm(x_val.shape[0], generator=torch.Generator().manual_seed(seed_val))
     xv = torch.as_tensor(x_val, device=device)
@@ -188,7 +207,7 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
         t0 = time.perf_counter()
         model.train()
         perm = torch.randperm(n, generator=g_batch).to(device)
-        sums = torch.zeros(3, device=device)
+        sums = torch.zeros(5, device=device)
         no_neg = torch.tensor(math.nan, device=device)
         for b in range(n_batches):
             idx = perm[b * bs:(b + 1) * bs]
@@ -196,13 +215,24 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
             wb = None if wt is None else wt[idx]
             if phase == "ae":
                 loss, e_pos, e_neg = model.reconstruction_loss(xb, wb)
+                acc = no_neg
             else:
-                x_neg = sampler.sample(model.energy, xb, g_sample, differentiable=model.grad_through_chain)
+                x_neg = sampler.sample(model, xb, g_sample, differentiable=model.chain_grad)
                 loss, e_pos, e_neg = model.loss(xb, x_neg, wb)
+                acc = sampler.acceptance
+            loss = loss + model.weight_penalty(cfg["l1_weights"], cfg["l2_weights"])
+            adv_loss = no_neg
+            if adv is not None:  # fit the adversary on the detached output, then penalise the detector
+                seen = adv.features(model, xb)
+                adv_opt.zero_grad(set_to_none=True)
+                adv.loss(seen.detach(), mt[idx], wb).backward()
+                adv_opt.step()
+                adv_loss = adv.loss(seen, mt[idx], wb)
+                loss = loss - lam * adv_loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            sums += torch.stack([loss.detach(), e_pos, no_neg if e_neg is None else e_neg])
+            sums += torch.stack([loss.detach(), e_pos, no_neg if e_neg is None else e_neg, adv_loss.detach(), acc])
 
         model.eval()
         if phase == "ae" and not model.uses_sampler:
@@ -210,12 +240,12 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
             val_w = math.nan
         else:
             g_val = torch.Generator(device=device).manual_seed(seed_val + epoch)
-            x_neg_val = sampler.sample(model.energy, xv_sub, g_val, differentiable=False, push=False)
+            x_neg_val = sampler.sample(model, xv_sub, g_val, differentiable=False, push=False)
             with torch.no_grad():
                 val_loss = (model.reconstruction_loss(xv, None) if phase == "ae"
                             else model.loss(xv_sub, x_neg_val, None))[0].item()
                 val_w = exact(xv_sub, x_neg_val).item()
-        loss_m, e_pos_m, e_neg_m = (sums / n_batches).tolist()
+        loss_m, e_pos_m, e_neg_m, adv_m, acc_m = (sums / n_batches).tolist()
         bad = [k for k, v in (("loss", loss_m), ("e_pos", e_pos_m), ("val_loss", val_loss)) if not math.isfinite(v)]
         if phase != "ae":
             bad += [k for k, v in (("e_neg", e_neg_m), ("val_wasserstein", val_w)) if not math.isfinite(v)]
@@ -231,7 +261,7 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
 
         selectable = phase == cfg["kind"]
         metric = val_w if model.uses_sampler else val_loss
-        for key, value in zip(HISTORY_KEYS, (loss_m, val_loss, e_pos_m, e_neg_m, val_w, auc,
+        for key, value in zip(HISTORY_KEYS, (loss_m, val_loss, e_pos_m, e_neg_m, val_w, auc, adv_m, acc_m,
                                              opt.param_groups[0]["lr"], time.perf_counter() - t0, phase)):
             hist[key].append(_json_value(value))
         state["epoch"] = epoch + 1
@@ -248,7 +278,9 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
             rng["cuda"] = torch.cuda.get_rng_state_all()
         _save({"cfg": cfg, "n_features": n_features, "seed": seed, "n_train": n,
                "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-               "sampler": None if sampler is None else sampler.state_dict(), "rng": rng, "state": state}, ckpt_path)
+               "sampler": None if sampler is None else sampler.state_dict(), "rng": rng, "state": state,
+               "adversary": None if adv is None else adv.state_dict(),
+               "adv_optimizer": None if adv is None else adv_opt.state_dict()}, ckpt_path)
 
     _save(_model_file(model, cfg, n_features, state["epoch"] - 1), os.path.join(workdir, "model.pt"))
     result = {**hist, "best_epoch": state["best_epoch"]}

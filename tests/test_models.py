@@ -34,13 +34,20 @@ def test_unknown_and_bad_config_keys_raise():
         build_model({"kind": "wnae", "sampler": {"nsteps": 5}}, 4)
     with pytest.raises(ValueError, match="'sampler'"):  # an AE has no sampler
         build_model({"kind": "ae", "sampler": {}}, 4)
-    with pytest.raises(ValueError, match="grad_through_chain"):
-        build_model({"kind": "wnae", "wasserstein": {"grad_through_chain": False}}, 4)
+    with pytest.raises(ValueError, match="grad_steps"):  # a fully detached chain gives W no gradient
+        build_model({"kind": "wnae", "wasserstein": {"grad_through_chain": False, "grad_steps": 0}}, 4)
+    with pytest.raises(ValueError, match="'sampler.bound_mode'"):
+        build_model({"kind": "nae", "sampler": {"bound_mode": "reflect"}}, 4)
+    with pytest.raises(ValueError, match="'adversary.lambda'"):
+        build_model({"kind": "ae", "adversary": {"lambda": -1.0}}, 4)
     with pytest.raises(ValueError, match="'kind'"):
         build_model({"kind": "vae"}, 4)
     c = resolve_config({"kind": "wnae"})
-    assert c["hidden"] == [10, 10] and c["latent"] == 6 and c["sampler"]["bounds"] == [-4.0, 4.0]
+    assert c["hidden"] == [10, 10] and c["latent"] == 6 and c["sampler"]["bounds"] == [-3.0, 3.0]
     assert c["wasserstein"]["method"] == "exact"
+    # the CMS WNAE study's sampler: 10 steps, noise 0.22, step noise^2/2, T = 0.063, PCD from a Gaussian
+    assert {k: c["sampler"][k] for k in ("n_steps", "noise", "step_size", "temperature", "init", "fresh")} == \
+        {"n_steps": 10, "noise": 0.22, "step_size": None, "temperature": 0.063, "init": "pcd", "fresh": "gaussian"}
     sizes = [m.out_features for m in build_model(c, 8).modules() if isinstance(m, torch.nn.Linear)]
     assert sizes == [10, 10, 6, 10, 10, 8]  # the CMS WNAE architecture
 
@@ -100,7 +107,7 @@ def test_wnae_gradient_flows_through_the_chain():
     model = build_model(cfg, 4)
     sampler = build_sampler(cfg, 4, "cpu")
     x = torch.randn(64, 4)
-    x_neg = sampler.sample(model.energy, x, torch.Generator().manual_seed(1), differentiable=True)
+    x_neg = sampler.sample(model, x, torch.Generator().manual_seed(1), differentiable=True)
     loss = model.loss(x, x_neg, None)[0]
     loss.backward()
     assert model.encoder[0].weight.grad.abs().sum() > 0  # the model reaches W only through x-

@@ -39,13 +39,13 @@ def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.T
 class AutoEncoder(nn.Module):
     """input -> hidden... -> latent -> reversed(hidden)... -> input, trained on reconstruction error.
 
-    Class attributes tell the training loop what the model needs: `uses_sampler` (negative samples
-    from Langevin MCMC) and `grad_through_chain` (keep the chain's graph so the loss can be
-    differentiated through the negatives).
+    `uses_sampler` tells the training loop whether the model needs negative samples from Langevin
+    MCMC, `chain_grad` what the sampler keeps of the chain's graph (False: nothing, True: every step,
+    k: the last k steps) so the loss can be differentiated through the negatives.
     """
 
     uses_sampler = False
-    grad_through_chain = False
+    chain_grad: bool | int = False
 
     def __init__(self, n_features: int, hidden: list[int], latent: int, activation: str = "relu"):
         super().__init__()
@@ -59,6 +59,13 @@ class AutoEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.energy(x)
+
+    def weight_penalty(self, l1: float, l2: float) -> torch.Tensor | float:
+        """l1 * sum|W| + l2 * sum W^2 over the weight matrices (not the biases); 0 when both are 0."""
+        if not (l1 or l2):
+            return 0.0
+        weights = [m.weight for m in self.modules() if isinstance(m, nn.Linear)]
+        return sum(l1 * w.abs().sum() + l2 * (w * w).sum() for w in weights)
 
     def reconstruction_loss(
         self, x_pos: torch.Tensor, w: torch.Tensor | None

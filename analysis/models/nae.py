@@ -1,10 +1,11 @@
-"""Normalized autoencoder (NAE): the AE energy trained as an energy-based model.
+"""Normalized autoencoder (NAE, Yoon et al.): the AE energy trained as an energy-based model.
 
-Loss per batch: mean_w E(x+) - mean E(x-) + gamma * mean E(x-)^2
-                + l2_energy * (mean_w E(x+)^2 + mean E(x-)^2),
-with x- from Langevin MCMC on E and DETACHED (the usual contrastive-divergence gradient: the chain
-is not differentiated). `gamma` keeps negative energies from running away; `l2_energy` optionally
-regularises both energies.
+Loss per batch, with x- from Langevin MCMC on E and DETACHED (the usual contrastive-divergence
+gradient: the chain is not differentiated):
+    c = mean_w E(x+) - mean E(x-)          (or log cosh of it with ``logcosh``: a bounded version)
+    loss = c + gamma * mean E(x-)^2 + l1_energy * (mean_w |E(x+)| + mean |E(x-)|)
+             + l2_energy * (mean_w E(x+)^2 + mean E(x-)^2)
+`gamma` keeps negative energies from running away; the l1/l2 terms optionally regularise both energies.
 """
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ class NAE(AutoEncoder):
     """AE with the contrastive NAE loss on data (x+) and detached MCMC negatives (x-)."""
 
     uses_sampler = True
-    grad_through_chain = False
 
     def __init__(self, n_features: int, hidden: list[int], latent: int, activation: str = "relu",
-                 gamma: float = 1.0, l2_energy: float = 0.0):
+                 gamma: float = 1.0, l1_energy: float = 0.0, l2_energy: float = 0.0, logcosh: bool = False):
         super().__init__(n_features, hidden, latent, activation)
         self.gamma = gamma
+        self.l1_energy = l1_energy
         self.l2_energy = l2_energy
+        self.logcosh = logcosh
 
     def loss(
         self, x_pos: torch.Tensor, x_neg: torch.Tensor, w: torch.Tensor | None
@@ -32,8 +34,13 @@ class NAE(AutoEncoder):
         e_neg = self.energy(x_neg.detach())
         mean_pos = weighted_mean(e_pos, w)
         mean_neg = e_neg.mean()
+        contrast = mean_pos - mean_neg
+        if self.logcosh:
+            contrast = torch.log(torch.cosh(contrast))
         neg_sq = (e_neg**2).mean()
-        loss = mean_pos - mean_neg + self.gamma * neg_sq
+        loss = contrast + self.gamma * neg_sq
+        if self.l1_energy:  # energies are >= 0, so |E| = E
+            loss = loss + self.l1_energy * (mean_pos + mean_neg)
         if self.l2_energy:
             loss = loss + self.l2_energy * (weighted_mean(e_pos**2, w) + neg_sq)
         return loss, mean_pos.detach(), mean_neg.detach()

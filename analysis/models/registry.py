@@ -28,7 +28,8 @@ import torch
 from analysis.models.ae import ACTIVATIONS, AutoEncoder
 from analysis.models.distances import METHODS
 from analysis.models.nae import NAE
-from analysis.models.sampler import FRESH, INITS, LangevinSampler
+from analysis.models.adversary import ADVERSARY_INPUTS
+from analysis.models.sampler import BOUND_MODES, FRESH, INITS, LATENT_DEFAULTS, LangevinSampler
 from analysis.models.wnae import WNAE
 
 MODEL_CLASSES: dict[str, type[AutoEncoder]] = {"ae": AutoEncoder, "nae": NAE, "wnae": WNAE}
@@ -36,17 +37,22 @@ MODEL_CLASSES: dict[str, type[AutoEncoder]] = {"ae": AutoEncoder, "nae": NAE, "w
 _COMMON = {
     "hidden": [10, 10], "latent": 6, "activation": "relu", "epochs": 30, "batch_size": 256,
     "lr": 1.0e-3, "weight_decay": 0.0, "patience": 10, "lr_patience": 5, "lr_factor": 0.5,
+    "l1_weights": 0.0, "l2_weights": 0.0,
+    "adversary": {"lambda": 0.0, "input": "energy", "hidden": [16, 16], "lr": 1.0e-3},
 }
 _SAMPLER = {
-    "n_steps": 20, "step_size": 1.0, "noise": 0.05, "temperature": 1.0, "bounds": [-4.0, 4.0],
-    "clip_grad": None, "buffer_size": 10000, "replay_ratio": 0.95, "init": "pcd", "fresh": "uniform",
+    "n_steps": 10, "step_size": None, "noise": 0.22, "temperature": 0.063, "bounds": [-3.0, 3.0],
+    "bound_mode": "clamp", "clip_grad": None, "mh": False, "noise_final": None,
+    "buffer_size": 10000, "replay_ratio": 0.95, "init": "pcd", "fresh": "gaussian",
+    "latent": dict(LATENT_DEFAULTS),
 }
 DEFAULTS: dict[str, dict[str, Any]] = {
     "ae": {"kind": "ae", **_COMMON},
     "nae": {"kind": "nae", **_COMMON, "ae_pretrain_epochs": 5, "val_samples": 1024,
-            "loss": {"gamma": 1.0, "l2_energy": 0.0}, "sampler": _SAMPLER},
+            "loss": {"gamma": 1.0, "l1_energy": 0.0, "l2_energy": 0.0, "logcosh": False}, "sampler": _SAMPLER},
     "wnae": {"kind": "wnae", **_COMMON, "ae_pretrain_epochs": 0, "val_samples": 1024, "sampler": _SAMPLER,
-             "wasserstein": {"method": "exact", "epsilon": 0.05, "n_iter": 100, "grad_through_chain": True}},
+             "wasserstein": {"method": "exact", "epsilon": 0.05, "n_iter": 100, "grad_through_chain": False,
+                             "grad_steps": 1}},
 }
 
 
@@ -92,6 +98,14 @@ def resolve_config(cfg: dict) -> dict:
     _check(_is_num(c["lr"], 0), "lr", c["lr"], "must be > 0")
     _check(_is_num(c["weight_decay"], 0, strict=False), "weight_decay", c["weight_decay"], "must be >= 0")
     _check(_is_num(c["lr_factor"], 0) and c["lr_factor"] < 1, "lr_factor", c["lr_factor"], "must be in (0, 1)")
+    for key in ("l1_weights", "l2_weights"):
+        _check(_is_num(c[key], 0, strict=False), key, c[key], "must be >= 0")
+    a = c["adversary"]
+    _check(_is_num(a["lambda"], 0, strict=False), "adversary.lambda", a["lambda"], "must be >= 0 (0 turns it off)")
+    _check(a["input"] in ADVERSARY_INPUTS, "adversary.input", a["input"], f"must be one of {ADVERSARY_INPUTS}")
+    _check(isinstance(a["hidden"], list) and all(_is_int(h, 1) for h in a["hidden"]), "adversary.hidden",
+           a["hidden"], "must be a list of positive integers")
+    _check(_is_num(a["lr"], 0), "adversary.lr", a["lr"], "must be > 0")
     if kind == "ae":
         return c
     _check(_is_int(c["ae_pretrain_epochs"], 0), "ae_pretrain_epochs", c["ae_pretrain_epochs"], "must be an integer >= 0")
@@ -106,6 +120,17 @@ def resolve_config(cfg: dict) -> dict:
     _check(b is None or (isinstance(b, (list, tuple)) and len(b) == 2 and all(_is_num(v, float("-inf")) for v in b)
                          and b[0] < b[1]), "sampler.bounds", b, "must be null or [low, high] with low < high")
     _check(s["clip_grad"] is None or _is_num(s["clip_grad"], 0), "sampler.clip_grad", s["clip_grad"], "must be null or > 0")
+    _check(s["bound_mode"] in BOUND_MODES, "sampler.bound_mode", s["bound_mode"], f"must be one of {BOUND_MODES}")
+    _check(isinstance(s["mh"], bool), "sampler.mh", s["mh"], "must be true or false")
+    _check(not s["mh"] or s["noise"] > 0, "sampler.mh", s["mh"], "Metropolis-Hastings needs sampler.noise > 0")
+    _check(s["noise_final"] is None or (_is_num(s["noise_final"], 0) and s["noise"] > 0), "sampler.noise_final",
+           s["noise_final"], "must be null or > 0 (with sampler.noise > 0)")
+    lat = s["latent"]
+    _check(_is_int(lat["n_steps"], 1), "sampler.latent.n_steps", lat["n_steps"], "must be a positive integer")
+    _check(_is_num(lat["noise"], 0, strict=False), "sampler.latent.noise", lat["noise"], "must be >= 0")
+    _check(lat["step_size"] is None and lat["noise"] > 0 or _is_num(lat["step_size"], 0), "sampler.latent.step_size",
+           lat["step_size"], "must be > 0, or null with sampler.latent.noise > 0 (step = noise^2/2)")
+    _check(_is_num(lat["temperature"], 0), "sampler.latent.temperature", lat["temperature"], "must be > 0")
     _check(_is_int(s["buffer_size"], 1), "sampler.buffer_size", s["buffer_size"], "must be a positive integer")
     _check(_is_num(s["replay_ratio"], 0, strict=False) and s["replay_ratio"] <= 1, "sampler.replay_ratio",
            s["replay_ratio"], "must be in [0, 1]")
@@ -113,16 +138,19 @@ def resolve_config(cfg: dict) -> dict:
     _check(s["fresh"] in FRESH, "sampler.fresh", s["fresh"], f"must be one of {FRESH}")
     _check(s["fresh"] != "uniform" or b is not None, "sampler.fresh", s["fresh"], "'uniform' needs sampler.bounds")
     if kind == "nae":
-        for key in ("gamma", "l2_energy"):
+        for key in ("gamma", "l1_energy", "l2_energy"):
             _check(_is_num(c["loss"][key], 0, strict=False), f"loss.{key}", c["loss"][key], "must be >= 0")
+        _check(isinstance(c["loss"]["logcosh"], bool), "loss.logcosh", c["loss"]["logcosh"], "must be true or false")
         return c
     w = c["wasserstein"]
     _check(w["method"] in METHODS, "wasserstein.method", w["method"], f"must be one of {METHODS}")
     _check(_is_num(w["epsilon"], 0), "wasserstein.epsilon", w["epsilon"], "must be > 0")
     _check(_is_int(w["n_iter"], 1), "wasserstein.n_iter", w["n_iter"], "must be a positive integer")
-    _check(w["grad_through_chain"] is True, "wasserstein.grad_through_chain", w["grad_through_chain"],
-           "must be true: with detached negatives the Wasserstein loss has no gradient w.r.t. the model "
-           "(use kind: nae for the detached contrastive loss)")
+    _check(isinstance(w["grad_through_chain"], bool), "wasserstein.grad_through_chain", w["grad_through_chain"],
+           "must be true (graph of every chain step) or false (graph of the last grad_steps steps)")
+    _check(_is_int(w["grad_steps"], 1), "wasserstein.grad_steps", w["grad_steps"],
+           "must be a positive integer: a fully detached chain leaves the Wasserstein loss without a gradient "
+           "w.r.t. the model (use kind: nae for the detached contrastive loss)")
     return c
 
 
@@ -136,7 +164,8 @@ def build_model(cfg: dict, n_features: int) -> torch.nn.Module:
         return NAE(**arch, **c["loss"])
     if c["kind"] == "wnae":
         w = c["wasserstein"]
-        return WNAE(**arch, method=w["method"], epsilon=w["epsilon"], n_iter=w["n_iter"])
+        return WNAE(**arch, method=w["method"], epsilon=w["epsilon"], n_iter=w["n_iter"],
+                    grad_steps=None if w["grad_through_chain"] else w["grad_steps"])
     return AutoEncoder(**arch)
 
 
@@ -145,4 +174,4 @@ def build_sampler(cfg: dict, n_features: int, device: str | torch.device) -> Lan
     c = resolve_config(cfg)
     if c["kind"] == "ae":
         return None
-    return LangevinSampler(n_features, device, **c["sampler"])
+    return LangevinSampler(n_features, device, **c["sampler"], latent_dim=c["latent"])

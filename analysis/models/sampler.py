@@ -1,26 +1,128 @@
-"""Langevin MCMC in input space and a persistent replay buffer, both kept on the model's device.
+"""Langevin MCMC (optionally Metropolis-adjusted) and a persistent replay buffer, kept on the model's device.
 
-One chain step: x <- clamp(x - (step_size / T) * grad_x E(x) + noise * eps, bounds), eps ~ N(0, 1),
-with step_size = noise^2 / 2 when not given (unadjusted Langevin for p(x) ~ exp(-E(x)) at T = 1).
+One chain step, for the density p(x) ~ exp(-E(x) / T):
+    y = x - (step_size / T) * g(x) + noise_i * eps,   eps ~ N(0, 1),   g = grad_x E (optionally norm-clipped)
+with step_size = noise^2 / 2 when not given. Bounds: ``clamp`` clips y into [low, high]; ``reject`` keeps
+x for the rows whose y left the box. With ``mh`` (MALA), y is accepted with probability
+    min(1, exp(-(E(y) - E(x)) / T + log q(x | y) - log q(y | x))),  q(y | x) = N(y; x - (step/T) g(x), noise_i^2),
+per chain (vectorised: one ``torch.where`` per step, no host sync), which makes exp(-E/T) the exact
+stationary density. Energy and gradient of the current state are carried from step to step, so MH costs
+no extra network evaluation. ``noise_final`` anneals the noise geometrically from ``noise`` (first step)
+to ``noise_final`` (last step); the drift stays fixed.
 
-Initialisation: ``pcd`` (persistent contrastive divergence, the default) starts each chain from the
-replay buffer with probability ``replay_ratio`` and from a fresh draw otherwise; ``cd`` starts from
-the data batch. Unlike the reference WNAE (a Python list of CPU tensors), the buffer is one
-(buffer_size, d) device tensor used as a ring: replay picks rows with ``torch.randint`` and
+Initialisation: ``pcd`` (persistent contrastive divergence) starts each chain from the replay buffer with
+probability ``replay_ratio`` and from a fresh draw (``gaussian``, or ``uniform`` in the bounds) otherwise;
+``cd`` starts from the data batch; ``omi`` (on-manifold) runs a chain in the latent space first, on
+E(decoder(z)), with its own settings (``latent``), decodes it, and runs the input-space chain from there
+(its replay buffer holds latent points). Unlike the reference WNAE (a Python list of CPU tensors), the
+buffer is one (buffer_size, d) device tensor used as a ring: replay picks rows with ``torch.randint`` and
 ``torch.where``, so a step needs no host sync and has static shapes.
+
+Gradient through the chain: ``grad_steps`` = None keeps the graph of every step (create_graph=True, the
+reference WNAE); an integer k runs the first n_steps - k steps detached and keeps the graph of the last k
+(truncated back-propagation: the parameters still reach the negatives through those k drifts, at a
+fraction of the cost).
 """
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
+from torch import nn
 
-INITS = ("pcd", "cd")
+INITS = ("pcd", "cd", "omi")
 FRESH = ("uniform", "gaussian")
+BOUND_MODES = ("clamp", "reject")
+LATENT_DEFAULTS = {"n_steps": 10, "step_size": None, "noise": 1.0, "temperature": 1.0}
+
+Energy = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Settings of one Langevin chain (input space, or the latent chain of ``omi``)."""
+
+    n_steps: int
+    step_size: float
+    noise: float
+    temperature: float
+    bounds: tuple[float, float] | None = None
+    bound_mode: str = "clamp"
+    clip_grad: float | None = None
+    mh: bool = False
+    noise_final: float | None = None
+
+    def noises(self) -> list[float]:
+        """Noise of each step (geometric annealing to ``noise_final`` when set)."""
+        if self.noise_final is None or self.n_steps == 1:
+            return [self.noise] * self.n_steps
+        ratio = (self.noise_final / self.noise) ** (1.0 / (self.n_steps - 1))
+        return [self.noise * ratio**i for i in range(self.n_steps)]
+
+
+def _energy_grad(energy: Energy, x: torch.Tensor, create_graph: bool, clip: float | None):
+    """(E(x) per row, grad_x E(x) norm-clipped); with create_graph both carry the graph, else detached."""
+    if not create_graph:
+        x = x.detach().requires_grad_(True)
+    elif not x.requires_grad:
+        x.requires_grad_(True)
+    with torch.enable_grad():
+        e = energy(x)
+        (g,) = torch.autograd.grad(e.sum(), x, create_graph=create_graph)
+    if clip is not None:
+        g = g * (clip / (g.norm(dim=1, keepdim=True) + 1e-12)).clamp(max=1.0)
+    return (e, g) if create_graph else (e.detach(), g.detach())
+
+
+def langevin(energy: Energy, x0: torch.Tensor, chain: Chain, generator: torch.Generator,
+             grad_steps: int | None = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run `chain` from x0; returns (samples, mean acceptance as a 0-d tensor: MH and/or boundary
+    rejection, 1 without either). ``grad_steps``: 0 detaches the whole chain, None keeps the graph of
+    every step, k of the last k steps."""
+    n = chain.n_steps
+    first_graph = 0 if grad_steps is None else n - min(grad_steps, n)
+    drift = chain.step_size / chain.temperature
+    noises = chain.noises()
+    eps = torch.randn(n, *x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    u = torch.rand(n, x0.shape[0], generator=generator, device=x0.device, dtype=x0.dtype) if chain.mh else None
+    rejecting = chain.bounds is not None and chain.bound_mode == "reject"
+    x = x0.detach().clone()
+    e, g = _energy_grad(energy, x, first_graph == 0, chain.clip_grad)
+    n_accepted = torch.zeros((), device=x0.device)
+    for i in range(n):
+        y = x - drift * g + noises[i] * eps[i]
+        keep = None
+        if chain.bounds is not None:
+            if rejecting:
+                keep = ((y < chain.bounds[0]) | (y > chain.bounds[1])).any(dim=1)
+            else:
+                y = y.clamp(*chain.bounds)
+        if i == n - 1 and keep is None and not chain.mh:
+            x = y  # the gradient at the last state is not needed
+            break
+        graph_next = first_graph <= i + 1 < n
+        if i + 1 == first_graph:  # the differentiable segment starts at this state
+            x, y = x.detach(), y.detach()
+        e_y, g_y = _energy_grad(energy, y, graph_next, chain.clip_grad)
+        if chain.mh:
+            var2 = 2.0 * noises[i] ** 2
+            log_q_fwd = -((y - x + drift * g) ** 2).sum(1) / var2
+            log_q_bwd = -((x - y + drift * g_y) ** 2).sum(1) / var2
+            log_alpha = (-(e_y - e) / chain.temperature + log_q_bwd - log_q_fwd).detach()
+            rejected = torch.log(u[i]) >= log_alpha
+            keep = rejected if keep is None else keep | rejected
+        if keep is None:
+            x, e, g = y, e_y, g_y
+        else:
+            n_accepted = n_accepted + (~keep).float().mean()
+            x, e, g = torch.where(keep[:, None], x, y), torch.where(keep, e, e_y), torch.where(keep[:, None], g, g_y)
+    acceptance = n_accepted / n if (chain.mh or rejecting) else torch.ones((), device=x0.device)
+    return (x.detach() if grad_steps == 0 else x), acceptance
 
 
 class LangevinSampler:
-    """Draws negative samples for the NAE/WNAE; `sample` optionally keeps the graph of the chain."""
+    """Draws negative samples for the NAE/WNAE; `sample` optionally keeps (part of) the graph of the chain."""
 
     def __init__(
         self,
@@ -28,14 +130,19 @@ class LangevinSampler:
         device: str | torch.device,
         n_steps: int = 10,
         step_size: float | None = None,
-        noise: float = 0.02,
-        temperature: float = 1.0,
-        bounds: tuple[float, float] | list[float] | None = (-4.0, 4.0),
+        noise: float = 0.22,
+        temperature: float = 0.063,
+        bounds: tuple[float, float] | list[float] | None = (-3.0, 3.0),
+        bound_mode: str = "clamp",
         clip_grad: float | None = None,
+        mh: bool = False,
+        noise_final: float | None = None,
         buffer_size: int = 10000,
         replay_ratio: float = 0.95,
         init: str = "pcd",
-        fresh: str = "uniform",
+        fresh: str = "gaussian",
+        latent: dict | None = None,
+        latent_dim: int | None = None,
     ):
         if init not in INITS:
             raise ValueError(f"sampler.init must be one of {INITS}, got {init!r}")
@@ -43,68 +150,74 @@ class LangevinSampler:
             raise ValueError(f"sampler.fresh must be one of {FRESH}, got {fresh!r}")
         if fresh == "uniform" and bounds is None:
             raise ValueError("sampler.fresh 'uniform' needs sampler.bounds")
-        self.n_steps = n_steps
-        self.step_size = noise**2 / 2.0 if step_size is None else step_size
-        self.noise = noise
-        self.temperature = temperature
-        self.bounds = None if bounds is None else (float(bounds[0]), float(bounds[1]))
-        self.clip_grad = clip_grad
+        if bound_mode not in BOUND_MODES:
+            raise ValueError(f"sampler.bound_mode must be one of {BOUND_MODES}, got {bound_mode!r}")
+        if init == "omi" and not latent_dim:
+            raise ValueError("sampler.init 'omi' needs the model's latent dimension")
+        self.chain = Chain(n_steps, noise**2 / 2.0 if step_size is None else step_size, noise, temperature,
+                           None if bounds is None else (float(bounds[0]), float(bounds[1])), bound_mode,
+                           clip_grad, mh, noise_final)
+        lat = {**LATENT_DEFAULTS, **(latent or {})}
+        self.latent_chain = Chain(lat["n_steps"], lat["noise"] ** 2 / 2.0 if lat["step_size"] is None
+                                  else lat["step_size"], lat["noise"], lat["temperature"])
         self.replay_ratio = replay_ratio
         self.init = init
         self.fresh = fresh
         self.n_features = n_features
         self.device = torch.device(device)
-        size = buffer_size if init == "pcd" else 0
-        self.buffer = torch.zeros(size, n_features, device=self.device)
+        self.buffer_dim = latent_dim if init == "omi" else n_features
+        size = buffer_size if init in ("pcd", "omi") else 0
+        self.buffer = torch.zeros(size, self.buffer_dim, device=self.device)
         self.n_filled = 0  # host-side counters: known without reading the device
         self.ptr = 0
+        self.acceptance = torch.ones((), device=self.device)  # of the last input-space chain
+
+    # the input chain's settings, read by tests and diagnostics
+    n_steps = property(lambda self: self.chain.n_steps)
+    step_size = property(lambda self: self.chain.step_size)
+    noise = property(lambda self: self.chain.noise)
+    bounds = property(lambda self: self.chain.bounds)
 
     def _fresh(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        if self.init == "omi":  # latent prior
+            return torch.randn(n, self.buffer_dim, generator=generator, device=self.device)
         if self.fresh == "uniform":
-            lo, hi = self.bounds
+            lo, hi = self.chain.bounds
             return lo + (hi - lo) * torch.rand(n, self.n_features, generator=generator, device=self.device)
         x = torch.randn(n, self.n_features, generator=generator, device=self.device)
-        return x if self.bounds is None else x.clamp(*self.bounds)
+        return x if self.chain.bounds is None else x.clamp(*self.chain.bounds)
 
-    def initial(self, x_data: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Chain starting points for a batch: the data (cd) or buffer/fresh mixture (pcd)."""
+    def initial(self, x_data: torch.Tensor, generator: torch.Generator, model: nn.Module | None = None) -> torch.Tensor:
+        """Chain starting points for a batch: the data (cd), a buffer/fresh mixture (pcd), or the decoded
+        end of a latent chain started from a latent buffer/fresh mixture (omi, needs `model`)."""
         if self.init == "cd":
             return x_data.detach().clone()
         n = x_data.shape[0]
-        fresh = self._fresh(n, generator)
-        if self.n_filled == 0:
-            return fresh
-        replay = torch.rand(n, 1, generator=generator, device=self.device) < self.replay_ratio
-        idx = torch.randint(0, self.n_filled, (n,), generator=generator, device=self.device)
-        return torch.where(replay, self.buffer[idx], fresh)
+        start = self._fresh(n, generator)
+        if self.n_filled:
+            replay = torch.rand(n, 1, generator=generator, device=self.device) < self.replay_ratio
+            idx = torch.randint(0, self.n_filled, (n,), generator=generator, device=self.device)
+            start = torch.where(replay, self.buffer[idx], start)
+        if self.init == "pcd":
+            return start
+        if model is None:
+            raise ValueError("sampler.init 'omi' needs the model (its decoder) to start the chains")
+        z, _ = langevin(lambda v: model.energy(model.decoder(v)), start, self.latent_chain, generator)
+        self._last_latent = z
+        with torch.no_grad():
+            x = model.decoder(z)
+        return x if self.chain.bounds is None else x.clamp(*self.chain.bounds)
 
-    def run_chain(
-        self,
-        energy: Callable[[torch.Tensor], torch.Tensor],
-        x0: torch.Tensor,
-        generator: torch.Generator,
-        differentiable: bool,
-    ) -> torch.Tensor:
-        """Langevin chain from x0. With `differentiable`, the result carries the graph back to the
-        energy's parameters (create_graph=True); otherwise it is detached."""
-        eps = torch.randn(self.n_steps, *x0.shape, generator=generator, device=x0.device) * self.noise
-        x = x0.detach().requires_grad_(True)
-        drift = self.step_size / self.temperature
-        with torch.enable_grad():
-            for i in range(self.n_steps):
-                (grad,) = torch.autograd.grad(energy(x).sum(), x, create_graph=differentiable)
-                if self.clip_grad is not None:
-                    norm = grad.norm(dim=1, keepdim=True)
-                    grad = grad * (self.clip_grad / (norm + 1e-12)).clamp(max=1.0)
-                x = x - drift * grad + eps[i]
-                if self.bounds is not None:
-                    x = x.clamp(*self.bounds)
-                if not differentiable:
-                    x = x.detach().requires_grad_(i < self.n_steps - 1)
-        return x if differentiable else x.detach()
+    def run_chain(self, energy: Energy, x0: torch.Tensor, generator: torch.Generator,
+                  differentiable: bool | int = False) -> torch.Tensor:
+        """Input-space chain from x0. `differentiable`: False detaches the result, True keeps the graph of
+        every step (create_graph=True), an integer k of the last k steps only."""
+        grad_steps = None if differentiable is True else int(differentiable)
+        x, self.acceptance = langevin(energy, x0, self.chain, generator, grad_steps)
+        return x
 
     def push(self, x: torch.Tensor) -> None:
-        """Write samples into the ring buffer (pcd only), overwriting the oldest."""
+        """Write samples into the ring buffer (pcd, omi: latent points), overwriting the oldest."""
         size = self.buffer.shape[0]
         if size == 0:
             return
@@ -115,18 +228,13 @@ class LangevinSampler:
         self.ptr = (self.ptr + n) % size
         self.n_filled = min(self.n_filled + n, size)
 
-    def sample(
-        self,
-        energy: Callable[[torch.Tensor], torch.Tensor],
-        x_data: torch.Tensor,
-        generator: torch.Generator,
-        differentiable: bool = False,
-        push: bool = True,
-    ) -> torch.Tensor:
-        """As many negatives as `x_data` has rows; `push` stores them in the replay buffer."""
-        x = self.run_chain(energy, self.initial(x_data, generator), generator, differentiable)
+    def sample(self, model: nn.Module, x_data: torch.Tensor, generator: torch.Generator,
+               differentiable: bool | int = False, push: bool = True) -> torch.Tensor:
+        """As many negatives as `x_data` has rows from the chain on `model.energy`; `push` stores them
+        (for omi: their latent starting points) in the replay buffer."""
+        x = self.run_chain(model.energy, self.initial(x_data, generator, model), generator, differentiable)
         if push:
-            self.push(x)
+            self.push(self._last_latent if self.init == "omi" else x)
         return x
 
     def state_dict(self) -> dict:
@@ -138,3 +246,4 @@ class LangevinSampler:
         self.buffer.copy_(state["buffer"].to(self.device))
         self.n_filled = int(state["n_filled"])
         self.ptr = int(state["ptr"])
+

@@ -1,10 +1,11 @@
 """Wasserstein normalized autoencoder (WNAE, after the CMS study of semivisible jets).
 
 Loss per batch: W_2^2(x+, x-) between the data batch and the negatives from a Langevin chain on E.
-The model enters the loss only through x-, so the chain is kept differentiable (create_graph=True)
-and the gradient flows through the sampled negatives into the energy's parameters, as in the WNAE
-paper. A detached chain would leave the loss without any gradient, so there is no such option:
-``wasserstein.grad_through_chain`` must be true (the detached contrastive loss is ``kind: nae``).
+The model enters the loss only through x-, so (part of) the chain is kept differentiable and the
+gradient flows through the sampled negatives into the energy's parameters. ``grad_steps`` = None keeps
+the graph of every step (the reference WNAE); an integer k keeps only the last k steps (truncated
+back-propagation, much cheaper: see benchmarks/bench_wnae.py). A fully detached chain would leave the
+loss without any gradient, so k >= 1 (the detached contrastive loss is ``kind: nae``).
 """
 from __future__ import annotations
 
@@ -18,14 +19,19 @@ class WNAE(AutoEncoder):
     """AE trained to make its Langevin samples match the data in Wasserstein distance."""
 
     uses_sampler = True
-    grad_through_chain = True
 
     def __init__(self, n_features: int, hidden: list[int], latent: int, activation: str = "relu",
-                 method: str = "sinkhorn", epsilon: float = 0.05, n_iter: int = 100):
+                 method: str = "exact", epsilon: float = 0.05, n_iter: int = 100, grad_steps: int | None = 1):
         super().__init__(n_features, hidden, latent, activation)
         self.method = method
         self.epsilon = epsilon
         self.n_iter = n_iter
+        self.grad_steps = grad_steps
+
+    @property
+    def chain_grad(self) -> bool | int:
+        """What the sampler keeps of the chain's graph: True (every step) or the last k steps."""
+        return True if self.grad_steps is None else self.grad_steps
 
     def loss(
         self, x_pos: torch.Tensor, x_neg: torch.Tensor, w: torch.Tensor | None

@@ -32,6 +32,7 @@ def jet_table(events: ak.Array, selection: dict, feature_names: list[str], jets_
     cons = jet_constituents(events)
     mask = object_masks(events, selection.get("objects")).get("FatJet", ak.ones_like(events.FatJet.pt, dtype=bool))
     jets = events.FatJet[mask][:, :jets_per_event]
+    jets = ak.with_field(jets, ak.broadcast_arrays(events.MET.phi, jets.pt)[0], "met_phi")  # for dphi_met
     cons = cons[mask][:, :jets_per_event]
     n_per_event = ak.to_numpy(ak.num(jets))
     flat_jets, flat_cons = ak.flatten(jets), ak.flatten(cons, axis=1)

@@ -9,9 +9,10 @@ import pytest
 
 from analysis.features import available_features, compute_features
 from analysis.features import registry
-from analysis.features.efp import EFP_GRAPHS
+from analysis.features.efp import EFP_GRAPHS, efp_graphs
 
-PAIRWISE = ["c2_b1", "d2_b1", "c2_b2", "d2_b2", *EFP_GRAPHS]
+ECF_RATIOS = ["c2_b1", "d2_b1", "c2_b2", "d2_b2", "m2_b1", "n2_b1", "m2_b2", "n2_b2"]
+PAIRWISE = [*ECF_RATIOS, *efp_graphs()]
 WITHOUT_SOFTDROP = [name for name in available_features() if "msoftdrop" not in name]
 
 
@@ -33,10 +34,11 @@ def make_jets(particle_lists, msoftdrop=None):
         energy = (pt * np.cosh(eta)).sum()
         jet_pt = np.hypot(px, py)
         jets.append({"pt": jet_pt, "eta": np.arcsinh(pz / jet_pt), "phi": np.arctan2(py, px),
-                     "mass": np.sqrt(max(energy**2 - px**2 - py**2 - pz**2, 0.0))})
+                     "mass": np.sqrt(max(energy**2 - px**2 - py**2 - pz**2, 0.0)),
+                     "met_phi": _wrap(np.arctan2(py, px) + 2.5)})  # recoil-like MET, |dphi| = 2.5
     constituents = ak.Array([{k: r[k].tolist() for k in r} for r in records])
     constituents = ak.zip({k: constituents[k] for k in ("pt", "eta", "phi", "mass", "charge", "pdgId")})
-    jet_array = {k: np.array([j[k] for j in jets]) for k in ("pt", "eta", "phi", "mass")}
+    jet_array = {k: np.array([j[k] for j in jets]) for k in ("pt", "eta", "phi", "mass", "met_phi")}
     if msoftdrop is not None:
         jet_array["msoftdrop"] = np.asarray(msoftdrop, dtype=float)
     return ak.zip(jet_array), constituents
@@ -76,8 +78,8 @@ def test_output_lengths_dtypes_and_order():
 
 def test_unknown_name_and_bad_input_raise():
     jets, constituents = make_jets(random_jets(3, seed=2))
-    with pytest.raises(ValueError, match="unknown features.*'tau5'.*available.*tau21"):
-        compute_features(jets, constituents, ["pt", "tau5"])
+    with pytest.raises(ValueError, match="unknown features.*'tau6'.*available.*tau21"):
+        compute_features(jets, constituents, ["pt", "tau6"])
     with pytest.raises(ValueError, match="msoftdrop"):
         compute_features(jets, constituents, ["log_msoftdrop"])
     with pytest.raises(ValueError, match="constituents: 2 entries but 3 jets"):
@@ -119,6 +121,11 @@ def test_tau_and_ecf_match_fastjet_contrib():
     d2 = np.asarray(sequence.exclusive_jets_energy_correlator(njets=1, func="d2", beta=2.0))
     np.testing.assert_allclose(ours["c2_b1"], c2, rtol=1e-9)
     np.testing.assert_allclose(ours["d2_b2"], d2, rtol=1e-9)
+    generalized = compute_features(jets, constituents, ["m2_b1", "n2_b1", "m2_b2", "n2_b2"])
+    for name, values in generalized.items():
+        func, beta = name.split("_b")
+        reference = np.asarray(sequence.exclusive_jets_energy_correlator(njets=1, func=func, beta=float(beta)))
+        np.testing.assert_allclose(values, reference, rtol=1e-9, err_msg=name)
 
 
 def _brute_force_efp(z, theta, edges):
@@ -167,10 +174,11 @@ def test_single_constituent_jet():
     out = compute_features(*make_jets([[(120.0, 0.5, -3.1, 22)]]), WITHOUT_SOFTDROP)
     assert out["ptd"][0] == 1.0 and out["n_constituents"][0] == 1.0
     assert out["photon_fraction"][0] == 1.0 and out["charged_fraction"][0] == 0.0
-    for name in ("tau1", "tau2", "tau3", "tau4", "tau21", "tau32", "tau43", "axis_major", "axis_minor", *EFP_GRAPHS):
+    for name in ("tau1", "tau2", "tau3", "tau4", "tau5", "tau21", "tau32", "tau43", "tau54", "axis_major",
+                 "axis_minor", *efp_graphs()):
         assert out[name][0] == 0.0, name
     assert out["girth"][0] == pytest.approx(0.0, abs=1e-12)
-    assert {name for name, v in out.items() if np.isnan(v[0])} == {"c2_b1", "d2_b1", "c2_b2", "d2_b2"}
+    assert {name for name, v in out.items() if np.isnan(v[0])} == set(ECF_RATIOS)
 
 
 def test_jet_without_constituents_gives_nan_only_where_undefined():

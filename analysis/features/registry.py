@@ -16,7 +16,7 @@ import awkward as ak
 import numpy as np
 
 from . import substructure as sub
-from .efp import EFP_GRAPHS, GraphEvaluator, energy_flow_polynomials
+from .efp import GraphEvaluator, efp_graphs, energy_flow_polynomials
 
 # ECFs/EFPs use the hardest MAX_CONSTITUENTS constituents per jet: the triangle graph (e3) is O(N^3)
 MAX_CONSTITUENTS = 50
@@ -25,8 +25,9 @@ MAX_CONSTITUENTS = 50
 CHUNK_SIZE = 4096
 PAIRWISE_BLOCK = 256
 
-_TAU_ORDER = {"tau1": 1, "tau2": 2, "tau3": 3, "tau4": 4, "tau21": 2, "tau32": 3, "tau43": 4}
+_TAU_ORDER = {"tau1": 1, "tau2": 2, "tau3": 3, "tau4": 4, "tau5": 5, "tau21": 2, "tau32": 3, "tau43": 4, "tau54": 5}
 _ECF = {"c2_b1": (1.0, 0), "d2_b1": (1.0, 1), "c2_b2": (2.0, 0), "d2_b2": (2.0, 1)}
+_GENERALIZED_ECF = {"m2_b1": 1.0, "n2_b1": 1.0, "m2_b2": 2.0, "n2_b2": 2.0}
 _LEPTONS = (11, 13)
 
 
@@ -83,8 +84,9 @@ class _Chunk:
         """Every requested ECF ratio and EFP, from one padded array set and one theta matrix."""
         z, y, phi = sub.padded_hardest(self.constituent("pt"), self.rapidity, self.constituent("phi"),
                                        self.counts, MAX_CONSTITUENTS)
-        efp_names = [name for name in self.names if name in EFP_GRAPHS]
+        efp_names = [name for name in self.names if name in efp_graphs()]
         ecf_betas = sorted({_ECF[name][0] for name in self.names if name in _ECF})
+        generalized_betas = sorted({_GENERALIZED_ECF[name] for name in self.names if name in _GENERALIZED_ECF})
         blocks: list[dict[str, np.ndarray]] = []
         for start in range(0, len(z), PAIRWISE_BLOCK):
             block = slice(start, start + PAIRWISE_BLOCK)
@@ -94,6 +96,8 @@ class _Chunk:
             for beta in ecf_betas:
                 c2, d2 = sub.energy_correlation_ratios(evaluators[beta])
                 out.update({f"c2_b{beta:g}": c2, f"d2_b{beta:g}": d2})
+            if generalized_betas:
+                out.update(sub.generalized_ecf_ratios(z[block], theta, generalized_betas))
             blocks.append(out)
         empty = self.counts == 0  # z = pT / sum pT is undefined
         return {name: np.where(empty, np.nan, np.concatenate([b[name] for b in blocks])) for name in blocks[0]}
@@ -137,8 +141,8 @@ _FEATURES: dict[str, _Feature] = {
     **{field: _passthrough(field) for field in ("pt", "eta", "phi", "mass", "msoftdrop")},
     "log_msoftdrop": _Feature(lambda c: np.log(np.maximum(c.jet("msoftdrop"), 1.0)), jet_fields=("msoftdrop",)),
     "n_constituents": _Feature(lambda c: c.counts.astype(np.float64)),
-    **{f"tau{n}": _tau(n) for n in (1, 2, 3, 4)},
-    **{f"tau{n}{n - 1}": _tau_ratio(n) for n in (2, 3, 4)},
+    **{f"tau{n}": _tau(n) for n in (1, 2, 3, 4, 5)},
+    **{f"tau{n}{n - 1}": _tau_ratio(n) for n in (2, 3, 4, 5)},
     "ptd": _Feature(lambda c: sub.ptd(c.constituent("pt"), c.jet_index, len(c.counts)), constituent_fields=("pt",)),
     "girth": _Feature(
         lambda c: sub.girth(c.constituent("pt"), c.constituent("eta"), c.constituent("phi"), c.jet_index,
@@ -150,7 +154,8 @@ _FEATURES: dict[str, _Feature] = {
     "photon_fraction": _fraction(lambda c: c.constituent("pdgId") == 22, ("pdgId",)),
     "neutral_hadron_fraction": _fraction(_is_neutral_hadron, ("charge", "pdgId")),
     "lepton_fraction": _fraction(lambda c: np.isin(np.abs(c.constituent("pdgId")), _LEPTONS), ("pdgId",)),
-    **{name: _pairwise(name) for name in list(_ECF) + list(EFP_GRAPHS)},
+    "dphi_met": _Feature(lambda c: np.abs(sub.delta_phi(c.jet("phi"), c.jet("met_phi"))), jet_fields=("phi", "met_phi")),
+    **{name: _pairwise(name) for name in list(_ECF) + list(_GENERALIZED_ECF) + list(efp_graphs())},
 }
 
 
@@ -191,16 +196,17 @@ def _validate(jets: ak.Array, constituents: ak.Array, names: list[str], R: float
 def compute_features(jets: ak.Array, constituents: ak.Array, names: list[str], R: float = 0.8) -> dict[str, np.ndarray]:
     """Compute the named per-jet features; float64 arrays of len(jets), keyed in the order of ``names``.
 
-    jets: one record per jet (pt, eta, phi, mass, optional msoftdrop); constituents: [jet][constituent]
-    records (pt, eta, phi, mass, charge, pdgId); R: jet radius, the N-subjettiness normalisation R0.
+    jets: one record per jet (pt, eta, phi, mass, optional msoftdrop, and met_phi, the event's MET
+    azimuth, for dphi_met); constituents: [jet][constituent] records (pt, eta, phi, mass, charge, pdgId);
+    R: jet radius, the N-subjettiness normalisation R0.
     Only the fields the requested features use are required (ValueError names any missing one).
 
     NaN marks values that are undefined, nothing else:
-      - c2_b*, d2_b*: e2 = 0, i.e. fewer than two constituents (or all at one point in y-phi);
+      - c2_b*, d2_b*, m2_b*, n2_b*: e2 = 0, i.e. fewer than two constituents (or all at one point in y-phi);
       - ptd, axis_major, axis_minor, *_fraction, efp_*: jets without constituents (sum pT = 0);
       - girth: jets with pt = 0.
     A one-constituent jet has tau_N = 0, tau ratios 0, ptd 1, axes 0, EFPs 0 (no pair of particles).
-    ECFs and EFPs use the hardest MAX_CONSTITUENTS constituents, z normalised over those.
+    ECFs (C2, D2, M2, N2) and EFPs use the hardest MAX_CONSTITUENTS constituents, z normalised over those.
     """
     names = list(names)
     _validate(jets, constituents, names, R)

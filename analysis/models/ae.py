@@ -5,6 +5,8 @@ in this package (AE, NAE, WNAE): the NAE and WNAE differ only in how they are tr
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -17,6 +19,44 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
     "softplus": nn.Softplus,
 }
+
+
+def _relu(h):
+    return h.clamp_min(0.0), (h > 0).to(h.dtype)
+
+
+def _leaky_relu(h):
+    slope = (h > 0).to(h.dtype) * 0.99 + 0.01  # nn.LeakyReLU's default negative slope
+    return h * slope, slope
+
+
+def _elu(h):
+    neg = torch.expm1(h.clamp_max(0.0))
+    return torch.where(h > 0, h, neg), torch.where(h > 0, 1.0, neg + 1.0)
+
+
+def _silu(h):
+    s = torch.sigmoid(h)
+    return h * s, s * (1.0 + h * (1.0 - s))
+
+
+def _gelu(h):
+    cdf = 0.5 * (1.0 + torch.erf(h / math.sqrt(2.0)))
+    return h * cdf, cdf + h * torch.exp(-0.5 * h * h) / math.sqrt(2.0 * math.pi)
+
+
+def _tanh(h):
+    a = torch.tanh(h)
+    return a, 1.0 - a * a
+
+
+def _softplus(h):
+    return nn.functional.softplus(h), torch.sigmoid(h)
+
+
+# activation -> (value, derivative) of the pre-activation, for the hand-written input gradient
+ACTIVATION_SLOPES = {"relu": _relu, "leaky_relu": _leaky_relu, "elu": _elu, "silu": _silu, "gelu": _gelu,
+                     "tanh": _tanh, "softplus": _softplus}
 
 
 def mlp(sizes: list[int], activation: str) -> nn.Sequential:
@@ -49,6 +89,7 @@ class AutoEncoder(nn.Module):
 
     def __init__(self, n_features: int, hidden: list[int], latent: int, activation: str = "relu"):
         super().__init__()
+        self.activation = activation
         self.encoder = mlp([n_features, *hidden, latent], activation)
         self.decoder = mlp([latent, *reversed(hidden), n_features], activation)
 
@@ -59,6 +100,35 @@ class AutoEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.energy(x)
+
+    @torch.no_grad()
+    def energy_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(E(x), grad_x E(x)) without autograd, for the detached Langevin steps.
+
+        grad_x E = (2/d) (r - J^T r) with r = x - reco(x) and J the decoder(encoder) Jacobian, J^T r by
+        a hand-written backward pass through the MLP: about half the time of autograd on the CPU,
+        where these small matrices are overhead-bound. Equal to autograd's (tested).
+        """
+        act = ACTIVATION_SLOPES[self.activation]
+        layers = [m for m in (*self.encoder, *self.decoder) if isinstance(m, nn.Linear)]
+        n_enc = sum(isinstance(m, nn.Linear) for m in self.encoder)
+        slopes: list[torch.Tensor | None] = []
+        a = x
+        for i, layer in enumerate(layers):
+            h = torch.addmm(layer.bias, a, layer.weight.T)
+            if i in (n_enc - 1, len(layers) - 1):  # last encoder / decoder layer: no activation
+                a = h
+                slopes.append(None)
+            else:
+                a, slope = act(h)
+                slopes.append(slope)
+        r = x - a
+        back = r
+        for layer, slope in zip(reversed(layers), reversed(slopes)):
+            if slope is not None:
+                back = back * slope
+            back = back @ layer.weight
+        return (r * r).mean(dim=1), (r - back) * (2.0 / x.shape[1])
 
     def weight_penalty(self, l1: float, l2: float) -> torch.Tensor | float:
         """l1 * sum|W| + l2 * sum W^2 over the weight matrices (not the biases); 0 when both are 0."""

@@ -37,6 +37,7 @@ BOUND_MODES = ("clamp", "reject")
 LATENT_DEFAULTS = {"n_steps": 10, "step_size": None, "noise": 1.0, "temperature": 1.0}
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
+EnergyGrad = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -61,25 +62,31 @@ class Chain:
         return [self.noise * ratio**i for i in range(self.n_steps)]
 
 
-def _energy_grad(energy: Energy, x: torch.Tensor, create_graph: bool, clip: float | None):
-    """(E(x) per row, grad_x E(x) norm-clipped); with create_graph both carry the graph, else detached."""
-    if not create_graph:
-        x = x.detach().requires_grad_(True)
-    elif not x.requires_grad:
-        x.requires_grad_(True)
-    with torch.enable_grad():
-        e = energy(x)
-        (g,) = torch.autograd.grad(e.sum(), x, create_graph=create_graph)
+def _energy_grad(energy: Energy, x: torch.Tensor, create_graph: bool, clip: float | None,
+                 energy_grad: EnergyGrad | None = None):
+    """(E(x) per row, grad_x E(x) norm-clipped); with create_graph both carry the graph, else detached
+    (computed by `energy_grad`, a graph-free version, when given)."""
+    if not create_graph and energy_grad is not None:
+        e, g = energy_grad(x.detach())
+    else:
+        if not create_graph:
+            x = x.detach().requires_grad_(True)
+        elif not x.requires_grad:
+            x.requires_grad_(True)
+        with torch.enable_grad():
+            e = energy(x)
+            (g,) = torch.autograd.grad(e.sum(), x, create_graph=create_graph)
     if clip is not None:
         g = g * (clip / (g.norm(dim=1, keepdim=True) + 1e-12)).clamp(max=1.0)
     return (e, g) if create_graph else (e.detach(), g.detach())
 
 
 def langevin(energy: Energy, x0: torch.Tensor, chain: Chain, generator: torch.Generator,
-             grad_steps: int | None = 0) -> tuple[torch.Tensor, torch.Tensor]:
+             grad_steps: int | None = 0, energy_grad: EnergyGrad | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Run `chain` from x0; returns (samples, mean acceptance as a 0-d tensor: MH and/or boundary
     rejection, 1 without either). ``grad_steps``: 0 detaches the whole chain, None keeps the graph of
-    every step, k of the last k steps."""
+    every step, k of the last k steps. `energy_grad` (x -> (E, grad E), no graph) speeds up the
+    detached steps."""
     n = chain.n_steps
     first_graph = 0 if grad_steps is None else n - min(grad_steps, n)
     drift = chain.step_size / chain.temperature
@@ -88,7 +95,7 @@ def langevin(energy: Energy, x0: torch.Tensor, chain: Chain, generator: torch.Ge
     u = torch.rand(n, x0.shape[0], generator=generator, device=x0.device, dtype=x0.dtype) if chain.mh else None
     rejecting = chain.bounds is not None and chain.bound_mode == "reject"
     x = x0.detach().clone()
-    e, g = _energy_grad(energy, x, first_graph == 0, chain.clip_grad)
+    e, g = _energy_grad(energy, x, first_graph == 0, chain.clip_grad, energy_grad)
     n_accepted = torch.zeros((), device=x0.device)
     for i in range(n):
         y = x - drift * g + noises[i] * eps[i]
@@ -104,7 +111,7 @@ def langevin(energy: Energy, x0: torch.Tensor, chain: Chain, generator: torch.Ge
         graph_next = first_graph <= i + 1 < n
         if i + 1 == first_graph:  # the differentiable segment starts at this state
             x, y = x.detach(), y.detach()
-        e_y, g_y = _energy_grad(energy, y, graph_next, chain.clip_grad)
+        e_y, g_y = _energy_grad(energy, y, graph_next, chain.clip_grad, energy_grad)
         if chain.mh:
             var2 = 2.0 * noises[i] ** 2
             log_q_fwd = -((y - x + drift * g) ** 2).sum(1) / var2
@@ -209,11 +216,12 @@ class LangevinSampler:
         return x if self.chain.bounds is None else x.clamp(*self.chain.bounds)
 
     def run_chain(self, energy: Energy, x0: torch.Tensor, generator: torch.Generator,
-                  differentiable: bool | int = False) -> torch.Tensor:
+                  differentiable: bool | int = False, energy_grad: EnergyGrad | None = None) -> torch.Tensor:
         """Input-space chain from x0. `differentiable`: False detaches the result, True keeps the graph of
-        every step (create_graph=True), an integer k of the last k steps only."""
+        every step (create_graph=True), an integer k of the last k steps only. `energy_grad`: a
+        graph-free (E, grad E) for the detached steps (the model's ``energy_grad``)."""
         grad_steps = None if differentiable is True else int(differentiable)
-        x, self.acceptance = langevin(energy, x0, self.chain, generator, grad_steps)
+        x, self.acceptance = langevin(energy, x0, self.chain, generator, grad_steps, energy_grad)
         return x
 
     def push(self, x: torch.Tensor) -> None:
@@ -232,7 +240,8 @@ class LangevinSampler:
                differentiable: bool | int = False, push: bool = True) -> torch.Tensor:
         """As many negatives as `x_data` has rows from the chain on `model.energy`; `push` stores them
         (for omi: their latent starting points) in the replay buffer."""
-        x = self.run_chain(model.energy, self.initial(x_data, generator, model), generator, differentiable)
+        x = self.run_chain(model.energy, self.initial(x_data, generator, model), generator, differentiable,
+                           model.energy_grad)
         if push:
             self.push(self._last_latent if self.init == "omi" else x)
         return x

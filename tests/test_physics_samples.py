@@ -15,6 +15,7 @@ from analysis.generation.catalogue import expand_grids
 from analysis.generation.detector import DEFAULT_DETECTOR, reconstruct, resolve_detector
 from analysis.generation.pythia import final_state, generate_records, make_pythia
 from analysis.io.nanoaod import TREE, read_events
+from analysis.plotting.validation import VARIABLES, plot_validation, sample_distributions
 from analysis.selection.variables import dijet_system
 from tasks.samples import branch_seed
 
@@ -263,3 +264,16 @@ def test_catalogue_grids_and_config_checks(tmp_path):
     (tmp_path / "samples.yaml").write_text("bad:\n  grid: {name: 'b_{m_med}', params: {r_inv: [0.1]}}\n  process: qcd\n")
     with pytest.raises(ConfigError, match=r"samples\.yaml: bad\.grid\.name"):
         load_config(write("samples: {qcd: {}}\n"))
+
+
+def test_validation_figures_per_sample(generated, tmp_path):
+    names = ("s2000_r0.1", "s2000_r0.7", "qcd_incl")
+    summary = plot_validation({k: sample_distributions([generated[k][0]]) for k in names}, str(tmp_path))
+    assert sorted(summary["figures"]) == sorted(str(tmp_path / f"{v}.{e}") for v in VARIABLES for e in ("png", "pdf"))
+    assert all((tmp_path / f"{v}.png").stat().st_size > 10_000 for v in VARIABLES)
+    s = summary["samples"]
+    assert s["s2000_r0.7"]["met"]["mean"] > s["s2000_r0.1"]["met"]["mean"]
+    assert s["s2000_r0.7"]["rinv"]["mean"] > s["s2000_r0.1"]["rinv"]["mean"]
+    assert s["qcd_incl"]["rinv"]["entries"] == 0 and s["qcd_incl"]["met"]["entries"] == SAMPLES["qcd_incl"][1]
+    n_jets = int(ak.sum(np.minimum(ak.num(generated["qcd_incl"][2].FatJet), 2)))
+    assert s["qcd_incl"]["tau21"]["entries"] == s["qcd_incl"]["msoftdrop"]["entries"] == n_jets

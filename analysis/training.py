@@ -94,6 +94,18 @@ def load_model(path: str, device: str = "cpu") -> torch.nn.Module:
     return model.eval()
 
 
+def jet_mass(data: dict) -> np.ndarray:
+    """Raw jet mass per dataset row, for the adversary: the dataset's ``mass`` column, else the ``mass``
+    feature (unscaled). Raises ValueError when the dataset has neither."""
+    if "mass" in data:
+        return np.asarray(data["mass"], dtype=np.float64)
+    names = list(data.get("feature_names", []))
+    if "mass" in names:
+        return np.asarray(data["features"][:, names.index("mass")], dtype=np.float64)
+    raise ValueError("adversary.lambda > 0 needs the jet mass: the dataset has no 'mass' column and no 'mass' "
+                     f"feature (features: {', '.join(names)})")
+
+
 NEGATIVES_DIR = "negatives"
 
 

@@ -161,21 +161,23 @@ def test_nae_and_wnae_energy_low_on_data_high_far_away(tmp_path, kind, extra):
 def test_kill_and_resume_gives_identical_weights(tmp_path):
     rng = np.random.default_rng(5)
     x_train, x_val = _blobs(512, rng), _blobs(200, rng)
-    cfg = {"kind": "wnae", **TOY_ARCH, "batch_size": 128, "ae_pretrain_epochs": 1,
-           "sampler": TOY_SAMPLER, "wasserstein": {"n_iter": 20}}
-    full = train_model({**cfg, "epochs": 3}, x_train, x_val, str(tmp_path / "a"), seed=4)
-    train_model({**cfg, "epochs": 1}, x_train, x_val, str(tmp_path / "b"), seed=4)  # "killed" after 2 epochs
-    resumed = train_model({**cfg, "epochs": 3}, x_train, x_val, str(tmp_path / "b"), seed=4)
+    mass = x_train[:, 0] ** 2  # adversary state (weights, optimiser) is checkpointed too
+    cfg = {"kind": "wnae", **TOY_ARCH, "batch_size": 128, "ae_pretrain_epochs": 1, "adversary": {"lambda": 0.1},
+           "sampler": {**TOY_SAMPLER, "mh": True}, "wasserstein": {"n_iter": 20, "method": "sinkhorn"}}
+    full = train_model({**cfg, "epochs": 3}, x_train, x_val, str(tmp_path / "a"), seed=4, mass_train=mass)
+    train_model({**cfg, "epochs": 1}, x_train, x_val, str(tmp_path / "b"), seed=4, mass_train=mass)  # "killed"
+    resumed = train_model({**cfg, "epochs": 3}, x_train, x_val, str(tmp_path / "b"), seed=4, mass_train=mass)
     a = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["state_dict"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     ck_a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
     ck_b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
     assert torch.equal(ck_a["sampler"]["buffer"], ck_b["sampler"]["buffer"])
-    for key in ("loss", "val_loss", "e_neg", "val_wasserstein", "lr", "phase"):
+    for key in ("loss", "val_loss", "e_neg", "val_wasserstein", "adv_loss", "acceptance", "lr", "phase"):
         assert full[key] == resumed[key]
+    assert all(0 < a <= 1 for a in full["acceptance"][1:])  # MH acceptance in the WNAE epochs
     with pytest.raises(ValueError, match="another config"):
-        train_model({**cfg, "epochs": 3, "lr": 1e-3}, x_train, x_val, str(tmp_path / "b"), seed=4)
+        train_model({**cfg, "epochs": 3, "lr": 1e-3}, x_train, x_val, str(tmp_path / "b"), seed=4, mass_train=mass)
 
 
 def test_diverging_training_raises(tmp_path):
@@ -184,3 +186,34 @@ def test_diverging_training_raises(tmp_path):
     with pytest.raises(RuntimeError, match="diverged in epoch 0"):
         train_model({"kind": "ae", "lr": 1e30, "epochs": 2, "batch_size": 64}, x, x, str(tmp_path), seed=0)
     assert not (tmp_path / "best.pt").exists() and not (tmp_path / "checkpoint.pt").exists()
+
+
+def _mass_toy(n, rng):
+    """3-D toy whose unpredictable noise grows with the 'mass' m: a plain AE's energy rises with m."""
+    m = rng.uniform(-1.7, 1.7, n)
+    x = np.stack([m + 0.05 * rng.standard_normal(n), (0.05 + 0.6 * (m + 1.7) / 3.4) * rng.standard_normal(n),
+                  0.1 * rng.standard_normal(n)], 1)
+    return x.astype(np.float32), m
+
+
+def _rank_corr(a, b):
+    return np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1]
+
+
+def test_adversary_decorrelates_the_score_from_the_mass(tmp_path):
+    rng = np.random.default_rng(0)
+    (x, m), (x_val, m_val) = _mass_toy(3000, rng), _mass_toy(1000, rng)
+    cfg = {"kind": "ae", "hidden": [16], "latent": 1, "epochs": 15, "batch_size": 128, "lr": 5e-3,
+           "adversary": {"hidden": [16], "lr": 1e-2}}
+    scores = {}
+    for lam in (0.0, 0.3):
+        work = str(tmp_path / f"lam{lam}")
+        hist = train_model({**cfg, "adversary": {**cfg["adversary"], "lambda": lam}}, x, x_val, work, seed=1,
+                           mass_train=m)
+        scores[lam] = score(load_model(os.path.join(work, "model.pt")), x_val)
+        assert (hist["adv_loss"][-1] is None) == (lam == 0)
+    plain, decor = _rank_corr(scores[0.0], m_val), _rank_corr(scores[0.3], m_val)
+    assert plain > 0.35 and abs(decor) < 0.4 * plain
+    assert scores[0.3].mean() < 2 * scores[0.0].mean()  # still an autoencoder
+    with pytest.raises(ValueError, match="needs the jet mass"):
+        train_model({**cfg, "adversary": {"lambda": 0.3}}, x, x_val, str(tmp_path / "x"), seed=1)

@@ -1,7 +1,8 @@
 """Adversarial mass decorrelation ("QCD or What?", Kasieczka et al.): an adversary regresses the jet mass.
 
 The adversary is a small MLP that predicts the standardised jet mass from the anomaly detector's
-per-jet output: its energy (``input: energy``, the anomaly score itself) or its reconstruction
+per-jet output: its log energy (``input: energy``, a monotone function of the anomaly score, so
+independence from it is independence from the score) or its reconstruction
 (``input: reco``). Per batch the training loop first fits the adversary on the detached output
 (mean squared error), then adds ``-lambda * adversary loss`` to the detector's loss, so the detector
 is pushed towards outputs from which the mass cannot be predicted, i.e. a score that does not
@@ -29,8 +30,8 @@ class Adversary(nn.Module):
 
     def features(self, model: AutoEncoder, x: torch.Tensor) -> torch.Tensor:
         """What the adversary sees of the detector for the batch x (with the detector's graph)."""
-        if self.source == "energy":
-            return model.energy(x)[:, None]
+        if self.source == "energy":  # log: an O(1) input whatever the energy scale, same (in)dependence
+            return torch.log(model.energy(x) + 1e-8)[:, None]
         return model.decoder(model.encoder(x))
 
     def loss(self, inputs: torch.Tensor, mass: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:

@@ -3,9 +3,9 @@
 An EFP of a multigraph G is
     EFP_G = sum_{i_1..i_V} z_{i_1} ... z_{i_V} prod_{(k,l) in G} theta_{i_k i_l}
 with the hadronic measure: z_i = pT_i / sum_j pT_j (normed) and theta_ij = sqrt(dy^2 + dphi^2)
-(rapidity-azimuth distance, beta = 1). Every connected graph is one ``numpy.einsum`` over padded arrays
-z: (J, N) and theta: (J, N, N) (padding has z = 0, so it never contributes); a disconnected graph is the
-product of its connected components. The same contraction, with theta**beta, gives the energy
+(rapidity-azimuth distance, beta = 1). Every connected graph is contracted by batched mat-vecs and
+matmuls over padded arrays z: (J, N) and theta: (J, N, N) (padding has z = 0, so it never contributes);
+a disconnected graph is the product of its connected components. The same contraction, with theta**beta, gives the energy
 correlation functions used in ``substructure.energy_correlation_ratios``.
 
 The 12 EFPs with 1 <= d <= 3 edges, named ``efp_d{d}_{k}`` (edges list; vertices are dummy labels):
@@ -55,10 +55,20 @@ MAX_DEGREE = 5
 def canonical_form(edges: Edges) -> Edges:
     """A label-independent key of a multigraph: isomorphic graphs get the same sorted edge tuple.
 
-    Vertices are labelled in order of decreasing degree and the lexicographically smallest edge list
-    over the labellings that keep that order is the key (the graphs here have at most 2 * MAX_DEGREE
-    vertices, few of equal degree, so this stays cheap).
+    The key of a disconnected graph is its components' keys, sorted and relabelled one after another.
+    A connected component's key: vertices labelled in order of decreasing degree, the lexicographically
+    smallest edge list over the labellings that keep that order (at most MAX_DEGREE + 1 vertices, few of
+    equal degree, so this stays cheap).
     """
+    keys = sorted(_canonical_connected(component) for component in connected_components(edges))
+    out: list[tuple[int, int]] = []
+    for key in keys:
+        shift = 1 + max((max(e) for e in out), default=-1)
+        out.extend((a + shift, b + shift) for a, b in key)
+    return tuple(out)
+
+
+def _canonical_connected(edges: Edges) -> Edges:
     degree = Counter(v for edge in edges for v in edge)
     groups: dict[int, list[int]] = {}
     for v, d in degree.items():
@@ -124,10 +134,6 @@ def efp_graphs() -> dict[str, Edges]:
     return names
 
 
-# einsum letters for graph vertices; the jet (batch) axis is "J"
-_VERTEX_LETTERS = "abcdefghijklmnopqrstuvwxyz"
-
-
 def connected_components(edges: Edges) -> list[Edges]:
     """Split a multigraph into connected components, vertices relabelled 0.. in order of appearance.
 
@@ -174,6 +180,7 @@ class GraphEvaluator:
         self.beta = beta
         self._powers: dict[int, np.ndarray] = {}
         self._components: dict[Edges, np.ndarray] = {}
+        self._intermediates: dict[tuple, np.ndarray] = {}
 
     def angle_power(self, multiplicity: int) -> np.ndarray:
         """theta**(beta * multiplicity): a k-fold edge is one operand instead of k."""
@@ -183,19 +190,64 @@ class GraphEvaluator:
         return self._powers[multiplicity]
 
     def _connected(self, edges: Edges) -> np.ndarray:
+        """Contract a connected graph by eliminating vertices of at most two neighbours (series-parallel).
+
+        Every graph with at most 5 edges has no K4 minor, so some vertex always has <= 2 distinct
+        neighbours: one neighbour u turns it into a vector factor on u (a batched mat-vec, O(N^2)), two
+        neighbours u, w into a matrix factor on (u, w) (one batched matmul, O(N^3), BLAS), multiplied
+        elementwise into any factor already on (u, w). Each intermediate gets a structural key, so the
+        ones several graphs share (theta z theta, ...) are computed once per chunk.
+        """
         if edges not in self._components:
-            n_vertices = 1 + max(max(edge) for edge in edges)
-            if n_vertices > len(_VERTEX_LETTERS):
-                raise ValueError(f"edges: at most {len(_VERTEX_LETTERS)} vertices are supported")
-            multiplicity = Counter(tuple(sorted(edge)) for edge in edges)
-            subscripts = [f"J{_VERTEX_LETTERS[v]}" for v in range(n_vertices)]
-            operands = [self.z] * n_vertices
-            for (a, b), m in multiplicity.items():
-                subscripts.append(f"J{_VERTEX_LETTERS[a]}{_VERTEX_LETTERS[b]}")
-                operands.append(self.angle_power(m))
-            expression = ",".join(subscripts) + "->J"
-            self._components[edges] = np.einsum(expression, *operands, optimize="greedy")
+            weights: dict[int, tuple] = {}
+            factors: dict[tuple[int, int], tuple] = {}
+            for (a, b), m in Counter(tuple(sorted(edge)) for edge in edges).items():
+                weights[a] = weights[b] = ("z",)
+                factors[(a, b)] = ("theta", m)
+
+            def factor(u: int, w: int) -> tuple:
+                return factors[(u, w)] if (u, w) in factors else ("T", factors[(w, u)])
+
+            while len(weights) > 1:
+                neighbours = {v: sorted({w for pair in factors if v in pair for w in pair if w != v}) for v in weights}
+                v = min(weights, key=lambda x: (len(neighbours[x]), x))
+                if len(neighbours[v]) > 2:
+                    raise ValueError(f"edges: {edges} is not series-parallel (has a K4 minor), not supported")
+                if len(neighbours[v]) == 1:
+                    (u,) = neighbours[v]
+                    weights[u] = ("mul", weights[u], ("matvec", factor(u, v), weights[v]))
+                else:
+                    u, w = neighbours[v]
+                    new = ("matmul", factor(u, v), weights[v], factor(v, w))
+                    factors[(u, w)] = ("mul", factor(u, w), new) if {(u, w), (w, u)} & factors.keys() else new
+                    factors.pop((w, u), None)
+                for pair in [pair for pair in factors if v in pair]:
+                    del factors[pair]
+                del weights[v]
+            (last,) = weights.values()
+            self._components[edges] = self._evaluate(("sum", last))
         return self._components[edges]
+
+    def _evaluate(self, key: tuple) -> np.ndarray:
+        """The array of an intermediate's structural key (memoised per chunk)."""
+        if key not in self._intermediates:
+            kind = key[0]
+            if kind == "z":
+                out = self.z
+            elif kind == "theta":
+                out = self.angle_power(key[1])
+            elif kind == "T":
+                out = self._evaluate(key[1]).transpose(0, 2, 1)
+            elif kind == "mul":
+                out = self._evaluate(key[1]) * self._evaluate(key[2])
+            elif kind == "matvec":
+                out = np.matmul(self._evaluate(key[1]), self._evaluate(key[2])[:, :, None])[:, :, 0]
+            elif kind == "matmul":
+                out = np.matmul(self._evaluate(key[1]) * self._evaluate(key[2])[:, None, :], self._evaluate(key[3]))
+            else:  # "sum"
+                out = self._evaluate(key[1]).sum(axis=1)
+            self._intermediates[key] = out
+        return self._intermediates[key]
 
     def value(self, edges: Edges) -> np.ndarray:
         """The graph's value per jet: product of its connected components' contractions."""

@@ -40,13 +40,15 @@ def _open_tree(path: str):
     return f, f[TREE]
 
 
-def read_events(path: str, collections: list[str] | None = None, require: tuple[str, ...] | list[str] = ()) -> ak.Array:
+def read_events(path: str, collections: list[str] | None = None, require: tuple[str, ...] | list[str] = (),
+                optional: tuple[str, ...] | list[str] = ()) -> ak.Array:
     """Read a NanoAOD-like file into one event record.
 
     ``collections`` restricts what is read (collection or scalar-group names, e.g. ``["FatJet",
-    "PFCands", "MET", "genWeight"]``); a requested one that is missing raises InputError.
-    ``require`` names groups that must be present even when everything is read (a skim reads all
-    but cannot select without ``FatJet``); a missing one raises InputError too.
+    "PFCands", "MET", "genWeight"]``); a requested one that is missing raises InputError unless it
+    is in ``optional`` (then it is left out). ``require`` names groups that must be present even when
+    everything is read (a skim reads all but cannot select without ``FatJet``); a missing one raises
+    InputError too.
     """
     f, tree = _open_tree(path)
     with f:
@@ -57,7 +59,7 @@ def read_events(path: str, collections: list[str] | None = None, require: tuple[
             if b.startswith("n") and b[1:] in prefixes:
                 continue  # counter branch, implied by the jagged arrays
             groups[b.split("_", 1)[0] if "_" in b else b].append(b)
-        wanted = list(groups) if collections is None else collections
+        wanted = list(groups) if collections is None else [c for c in collections if c in groups or c not in optional]
         missing = [c for c in dict.fromkeys([*wanted, *require]) if c not in groups]
         if missing:
             raise InputError(f"{path}: tree '{TREE}' has no branches for {', '.join(missing)} "
@@ -94,9 +96,10 @@ def write_events(path: str, events: ak.Array) -> None:
     write_tree(path, flat)
 
 
-def write_tree(path: str, branches: dict) -> None:
+def write_tree(path: str, branches: dict, tree: str = TREE, **naming) -> None:
     """Write flat branches (numpy arrays, or jagged awkward records -> ``n<name>`` + ``<name>_<field>``)
     as a TTree. mktree + extend keeps the NanoAOD naming; since uproot 5.7 ``f[name] = ...`` writes an RNTuple.
+    ``naming`` (uproot's ``field_name``, ``counter_name``) gives other layouts (Delphes: ``Jet.PT``, ``Jet_size``).
 
     The file is byte-reproducible: ROOT headers hold creation times and UUIDs, so the clock is fixed
     while writing and the UUID is derived from the content (same events -> same bytes, same md5).
@@ -114,9 +117,9 @@ def write_tree(path: str, branches: dict) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     # through a file object: uproot would otherwise store the (temporary) file name in the header
     with _fixed_clock(), open(path, "w+b") as sink, uproot.recreate(sink, uuid_function=lambda: file_uuid) as f:
-        f.mktree(TREE, types)
+        f.mktree(tree, types, **naming)
         if n:
-            f[TREE].extend(branches)
+            f[tree].extend(branches)
 
 
 class _FixedDatetime(datetime.datetime):
@@ -138,6 +141,35 @@ def _fixed_clock():
     finally:
         for m, d in zip(mods, saved):
             m.datetime = d
+
+
+ASSOCIATION = "FatJetPFCands"  # CMS PFNano: one row per (FatJet, PFCand) pair, jetIdx + pFCandsIdx
+
+
+def read_pfnano(path: str, collections: list[str] | None = None, require: tuple[str, ...] | list[str] = (),
+                optional: tuple[str, ...] | list[str] = ()) -> ak.Array:
+    """Read a CMS PFNano file: as :func:`read_events`, with ``PFCands_fatJetIdx`` built from the
+    ``FatJetPFCands`` association table (candidates in no FatJet get -1), which is then dropped."""
+    wants_cands = collections is None or "PFCands" in collections or "PFCands" in require
+    extra = [ASSOCIATION, "FatJet", "PFCands"] if wants_cands else []
+    events = read_events(path, None if collections is None else list(dict.fromkeys([*collections, *extra])),
+                         [*require, *extra], optional)
+    if not wants_cands:
+        return events
+    table = events[ASSOCIATION]
+    n_cands = ak.to_numpy(ak.num(events.PFCands)).astype(np.int64)
+    n_rows = ak.to_numpy(ak.num(table))
+    cand = ak.to_numpy(ak.flatten(table.pFCandsIdx)).astype(np.int64)
+    jet = ak.to_numpy(ak.flatten(table.jetIdx)).astype(np.int32)
+    row_event = np.repeat(np.arange(len(events)), n_rows)
+    bad = (cand < 0) | (cand >= n_cands[row_event]) | (jet < 0) | (jet >= ak.to_numpy(ak.num(events.FatJet))[row_event])
+    if bad.any():
+        raise InputError(f"{path}: {ASSOCIATION}: {int(bad.sum())} rows point past their event's PFCands or "
+                         f"FatJets (first in event {int(row_event[bad][0])})")
+    idx = np.full(int(n_cands.sum()), -1, np.int32)
+    idx[cand + np.concatenate([[0], np.cumsum(n_cands)[:-1]])[row_event]] = jet
+    cands = ak.with_field(events.PFCands, ak.unflatten(idx, n_cands), "fatJetIdx")
+    return ak.Array({**{f: events[f] for f in events.fields if f != ASSOCIATION}, "PFCands": cands})
 
 
 def jet_constituents(events: ak.Array, jets: str = "FatJet", cands: str = "PFCands",

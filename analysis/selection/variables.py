@@ -11,6 +11,7 @@ import awkward as ak
 import numpy as np
 
 from analysis.features.substructure import delta_phi
+from analysis.io.files import OPTIONAL_COLLECTIONS
 
 
 def _leading_pair(events: ak.Array, coll: str = "FatJet") -> tuple[ak.Array, ak.Array]:
@@ -57,15 +58,45 @@ def _dphi_min(events):
 
 
 def _ht(events):
+    """Scalar pT sum of the AK4 jets (b-jets included), of the AK8 jets where a record has no AK4."""
     coll = "Jet" if "Jet" in events.fields else "FatJet"
     return _np(ak.sum(events[coll].pt, axis=1))
 
 
+# object counts: variable -> (collections, which jets); a cut may add ``pt_above`` to count only
+# objects above a pT threshold (e.g. Dark Machines ch1: >= 4 jets with pT > 50 GeV)
+COUNTS: dict[str, tuple[tuple[str, ...], str]] = {
+    "n_fatjet": (("FatJet",), "all"), "n_jet": (("Jet",), "all"), "n_bjet": (("Jet",), "b"),
+    "n_electron": (("Electron",), "all"), "n_muon": (("Muon",), "all"),
+    "n_lepton": (("Electron", "Muon"), "all"), "n_photon": (("Photon",), "all"),
+}
+
+
+def count_objects(events: ak.Array, var: str, pt_above: float | None = None) -> np.ndarray:
+    """Objects per event of a COUNTS variable, optionally only those with pT > ``pt_above``.
+
+    An absent lepton or photon collection counts zero; an absent jet collection is an error.
+    """
+    colls, which = COUNTS[var]
+    total = np.zeros(len(events))
+    for coll in colls:
+        if coll not in events.fields:
+            if coll in OPTIONAL_COLLECTIONS:
+                continue
+            raise ValueError(f"variable {var}: the events have no collection '{coll}' (they have {', '.join(events.fields)})")
+        obj = events[coll]
+        keep = ak.ones_like(obj.pt, dtype=bool) if pt_above is None else obj.pt > pt_above
+        if which == "b":
+            keep = keep & (obj.btag > 0.5) if "btag" in obj.fields else keep & False
+        total += _np(ak.sum(keep, axis=1))
+    return total
+
+
 VARIABLES: dict[str, Callable[[ak.Array], np.ndarray]] = {
-    "n_fatjet": lambda ev: _np(ak.num(ev.FatJet)),
-    "n_jet": lambda ev: _np(ak.num(ev.Jet)),
+    **{name: (lambda ev, name=name: count_objects(ev, name)) for name in COUNTS},
     "met": lambda ev: _np(ev.MET.pt),
     "ht": _ht,
+    "met_over_ht": lambda ev: _np(ev.MET.pt) / _ht(ev),
     "abs_deta_jj": _abs_deta_jj,
     "dphi_min_met": _dphi_min,
     "mjj": lambda ev: dijet_system(ev)["mjj"],

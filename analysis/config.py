@@ -21,6 +21,7 @@ import yaml
 from analysis.features import available_features
 from analysis.generation.catalogue import expand_grids
 from analysis.generation.detector import resolve_detector
+from analysis.io.files import FORMATS, expand_files
 from analysis.models.registry import resolve_config as resolve_model_config
 from analysis.selection.cuts import validate_selection
 
@@ -33,7 +34,7 @@ TOP_KEYS = {
 ON_BAD_FILE = ("fail", "skip")
 SAMPLE_KEYS = {
     "process", "label", "pt_hat_min", "pt_hat_max", "params", "xsec_pb", "pythia", "mpi", "sqrt_s",
-    "chunks", "events_per_chunk",
+    "chunks", "events_per_chunk", "files", "format",
 }
 LABELS = {"background": 0, "signal": 1}
 GENERATION_KEYS = {"events_per_chunk", "seed", "detector"}
@@ -162,6 +163,27 @@ def _pick(section: Any, catalogue: dict, path: Path, key: str) -> dict:
     return _merge(entry, {k: v for k, v in section.items() if k != "name"}) | {"name": name}
 
 
+def _check_file_sample(spec: dict, path: Path, key: str) -> None:
+    """A sample read from ``files`` (paths, globs, root:// URLs) of a ``format`` instead of generated;
+    normalised to its ``xsec_pb`` with the files' genWeight. Globs must match now, not mid-run."""
+    if "files" not in spec:
+        _require("format" not in spec, path, f"{key}.format", "only for samples read from 'files'")
+        return
+    files = spec["files"]
+    _require(isinstance(files, str) or (isinstance(files, list) and files and all(isinstance(f, str) for f in files)),
+             path, f"{key}.files", "a path, glob or root:// URL, or a non-empty list of them")
+    _require("process" not in spec, path, key, "give 'process' (generate) or 'files' (read), not both")
+    spec.setdefault("format", "nanoaod")
+    _require(spec["format"] in FORMATS, path, f"{key}.format", f"one of {', '.join(FORMATS)}")
+    xsec = spec.get("xsec_pb")
+    _require(isinstance(xsec, (int, float)) and not isinstance(xsec, bool) and xsec > 0, path, f"{key}.xsec_pb",
+             "a cross-section > 0 pb: a sample read from files is normalised to it")
+    try:
+        expand_files(files)
+    except FileNotFoundError as e:
+        raise ConfigError(f"{path}: key '{key}.files': {e}") from None
+
+
 def _resolve_samples(samples: Any, catalogue: dict, generation: dict, path: Path) -> dict[str, dict]:
     _require(isinstance(samples, dict) and samples, path, "samples", "a non-empty mapping of sample names")
     local = path.parent / "samples.yaml"
@@ -175,12 +197,13 @@ def _resolve_samples(samples: Any, catalogue: dict, generation: dict, path: Path
         over = over or {}
         key = f"samples.{name}"
         _require(isinstance(over, dict), path, key, "a mapping of overrides (or empty)")
-        _require(name in catalogue or "process" in over, path, key,
-                 f"not in the sample catalogue ({', '.join(sorted(catalogue))}) and no 'process' given")
+        _require(name in catalogue or "process" in over or "files" in over, path, key,
+                 f"not in the sample catalogue ({', '.join(sorted(catalogue))}) and no 'process' or 'files' given")
         spec = _merge(catalogue.get(name, {}), over)
         for k in spec:
             _require(k in SAMPLE_KEYS, path, f"{key}.{k}", f"unknown key (allowed: {', '.join(sorted(SAMPLE_KEYS))})")
         _require(spec.get("label") in LABELS, path, f"{key}.label", "must be 'background' or 'signal'")
+        _check_file_sample(spec, path, key)
         spec.setdefault("chunks", 1)
         spec.setdefault("events_per_chunk", generation["events_per_chunk"])
         for k in ("chunks", "events_per_chunk"):
@@ -242,7 +265,9 @@ def load_config(name: str) -> Config:
     _require(dataset["scaler"] in ("standard", "minmax"), path, "dataset.scaler", "'standard' or 'minmax'")
     inputs = {"on_bad_file": "fail"} | (raw.get("inputs") or {})
     for k in inputs:
-        _require(k == "on_bad_file", path, f"inputs.{k}", "unknown key (allowed: on_bad_file)")
+        _require(k in ("on_bad_file", "on_bad_line"), path, f"inputs.{k}", "unknown key (allowed: on_bad_file, on_bad_line)")
+    _require(inputs.get("on_bad_line", "fail") in ON_BAD_FILE, path, "inputs.on_bad_line",
+             f"one of {', '.join(ON_BAD_FILE)} (skip: a malformed line of a Dark Machines csv is counted and left out)")
     _require(inputs["on_bad_file"] in ON_BAD_FILE, path, "inputs.on_bad_file",
              f"one of {', '.join(ON_BAD_FILE)} (skip: an unreadable input file is counted and left out)")
     training = {"seed": 1, "device": "auto"} | (raw.get("training") or {})

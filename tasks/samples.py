@@ -7,8 +7,10 @@ import law
 import numpy as np
 
 from analysis.generation import generate_sample
-from analysis.io.nanoaod import InputError, read_events, write_events, write_tree
-from analysis.selection.cuts import apply_selection
+from analysis.io.files import expand_files
+from analysis.io.inputs import read_input
+from analysis.io.nanoaod import InputError, write_events, write_tree
+from analysis.selection.cuts import apply_selection, required_collections
 from tasks.base import Task, atomic_paths, read_json, write_json
 from tasks.remote import RemoteWorkflow
 
@@ -22,8 +24,15 @@ def branch_seed(base: int, sample: str, chunk: int) -> int:
 class SampleWorkflow(Task, law.LocalWorkflow, RemoteWorkflow):
     """A workflow with one branch per (sample, chunk) of the config; output paths carry the sample's hash."""
 
+    # SkimEvents also reads samples given by `files:`: one branch per file, numbered after the generated
+    # chunks, so a generated chunk has the same branch number in GenerateEvents and SkimEvents
+    reads_files = False
+
     def create_branch_map(self) -> dict:
-        pairs = [(s, c) for s, spec in self.cfg.samples.items() for c in range(spec["chunks"])]
+        pairs = [(s, c) for s, spec in self.cfg.samples.items() if "files" not in spec for c in range(spec["chunks"])]
+        if self.reads_files:
+            pairs += [(s, i) for s, spec in self.cfg.samples.items() if "files" in spec
+                      for i in range(len(expand_files(spec["files"])))]
         return dict(enumerate(pairs))
 
     @property
@@ -62,30 +71,47 @@ class GenerateEvents(SampleWorkflow):
 
 
 class SkimEvents(SampleWorkflow):
-    """Preselection from the config on one generated file -> selected events (ROOT) + cut flow (JSON)."""
+    """Preselection from the config on one generated file, or one file of a sample given by `files:`
+    (any supported format) -> selected events (ROOT, NanoAOD-like) + cut flow (JSON)."""
+
+    reads_files = True
 
     def branch_hash(self) -> str:
         return self.cfg.skim_hash(self.sample)
 
+    @property
+    def input_file(self) -> str | None:
+        """The file this branch reads for a sample given by `files:`; None for a generated chunk."""
+        spec = self.cfg.samples[self.sample]
+        return expand_files(spec["files"])[self.chunk] if "files" in spec else None
+
     def workflow_requires(self):
-        return {"events": GenerateEvents.req(self)}
+        generated = any("files" not in spec for spec in self.cfg.samples.values())
+        return {"events": GenerateEvents.req(self)} if generated else {}
 
     def requires(self):
-        return GenerateEvents.req(self, branch=self.branch)
+        return {} if self.input_file else GenerateEvents.req(self, branch=self.branch)
 
     def output(self):
         return {"events": self.local_target(self.sample, f"chunk{self.chunk}.root"),
                 "cutflow": self.local_target(self.sample, f"chunk{self.chunk}_cutflow.json")}
 
     def run(self):
-        inp, out = self.input(), self.output()
-        meta = read_json(inp["meta"].path)
-        info = {"sample": self.sample, "chunk": self.chunk, "xsec_pb": meta["xsec_pb"],
-                "sum_genweight": meta["sum_genweight"], "n_generated": meta["n_events"]}
+        out, spec = self.output(), self.cfg.samples[self.sample]
+        if self.input_file:  # normalised to the config's xsec_pb and the file's genWeight (set after reading)
+            path, fmt = self.input_file, spec["format"]
+            info = {"sample": self.sample, "chunk": self.chunk, "file": path, "xsec_pb": spec["xsec_pb"],
+                    "sum_genweight": 0.0, "n_generated": 0}
+        else:
+            inp = self.input()
+            path, fmt = inp["events"].path, "nanoaod"
+            meta = read_json(inp["meta"].path)
+            info = {"sample": self.sample, "chunk": self.chunk, "xsec_pb": meta["xsec_pb"],
+                    "sum_genweight": meta["sum_genweight"], "n_generated": meta["n_events"]}
         try:
             # what the selection needs must be there: a file of another layout is a bad input, not a crash
-            need = [*(self.cfg.selection.get("objects") or {}), "MET", "genWeight"]
-            events = read_events(inp["events"].path, require=need)
+            events, notes = read_input(path, fmt, require=required_collections(self.cfg.selection),
+                                       on_bad_line=self.cfg.inputs.get("on_bad_line", "fail"))
         except InputError as e:
             if self.cfg.inputs["on_bad_file"] != "skip":
                 raise
@@ -95,7 +121,9 @@ class SkimEvents(SampleWorkflow):
                 write_tree(tmp, {"event": np.zeros(0, np.uint64)})
             write_json(out["cutflow"].path, info | {"cutflow": [], "skipped": str(e)})
             return
+        if self.input_file:
+            info |= {"sum_genweight": float(np.sum(events.genWeight)), "n_generated": len(events)}
         mask, flow = apply_selection(events, self.cfg.selection, events.genWeight)
         with atomic_paths(out["events"].path) as (tmp,):
             write_events(tmp, events[mask])
-        write_json(out["cutflow"].path, info | {"cutflow": flow})
+        write_json(out["cutflow"].path, info | ({"read": notes} if notes else {}) | {"cutflow": flow})

@@ -1,0 +1,324 @@
+"""Every input format gives the same event record: generated events written as Dark Machines csv,
+Delphes and CMS PFNano layouts read back to the same jets, MET and constituents; malformed input is
+named by file and line; a config sample given by `files:` is skimmed from those files."""
+import json
+from pathlib import Path
+
+import awkward as ak
+import luigi
+import numpy as np
+import pytest
+import uproot
+import yaml
+
+from analysis.config import CONFIG_DIR, ConfigError, load_config
+from analysis.generation import generate_sample
+from analysis.io.darkmachines import process_code, read_darkmachines, write_darkmachines
+from analysis.io.delphes import write_delphes
+from analysis.io.inputs import read_input
+from analysis.io.nanoaod import ASSOCIATION, InputError, jet_constituents, read_events, write_tree
+from analysis.selection.cuts import apply_selection, select_objects
+from analysis.selection.variables import count_objects
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """200 ttbar events (leptons, photons, several jets) from the generator, read as the record."""
+    path = str(tmp_path_factory.mktemp("gen") / "ttbar.root")
+    generate_sample({"process": "ttbar", "pt_hat_min": 250, "label": "background"}, 200, 5, path)
+    return path, read_events(path)
+
+
+def flat(x) -> np.ndarray:
+    return np.asarray(ak.to_numpy(ak.flatten(x, axis=None)), dtype=np.float64)
+
+
+# ---------------------------------------------------------------- Dark Machines csv
+
+PAPER_LINES = (
+    "7;ttbar;0.5;77540.9;-2.16068;j,262549,189152,-0.80969,-0.0306187;b,100000,90000,0.1,1.0;"
+    "e+,50000,40000,0.2,0.3;m-,30000,20000,1.0,2.0;g,10000,9000,0.4,-0.4;\r\n"
+    "8; wjets; 2.0; 1000; 0.1\r\n"  # spaces, no trailing ';', no objects
+    "\n"
+)
+
+
+def test_darkmachines_fields_and_units(tmp_path):
+    path = tmp_path / "paper.csv"
+    path.write_text(PAPER_LINES)
+    ev, notes = read_darkmachines(str(path))
+    assert len(ev) == 2 and notes["bad_lines"] == 0
+    assert ak.to_list(ev.event) == [7, 8] and ak.to_list(ev.genWeight) == [0.5, 2.0]
+    assert ev.MET.pt[0] == pytest.approx(77.5409, rel=1e-6) and ev.MET.phi[1] == pytest.approx(0.1)
+    assert ak.to_list(ev.Jet.btag) == [[0, 1], []]
+    assert ak.to_list(ev.Jet.pt[0]) == pytest.approx([189.152, 90.0], rel=1e-6)
+    # mass from E, pt, eta: m^2 = E^2 - (pt cosh eta)^2
+    m = np.sqrt(262.549**2 - (189.152 * np.cosh(-0.80969))**2)
+    assert ev.Jet.mass[0][0] == pytest.approx(m, rel=1e-4)
+    assert ak.to_list(ev.Electron.charge) == [[1], []] and ak.to_list(ev.Muon.charge) == [[-1], []]
+    assert ak.to_list(ev.Photon.pt) == [[pytest.approx(9.0)], []]
+    assert notes["processes"] == {str(process_code("ttbar")): "ttbar", str(process_code("wjets")): "wjets"}
+    assert ak.to_list(ev.DM.processId) == [process_code("ttbar"), process_code("wjets")]
+
+
+def test_darkmachines_round_trip(generated, tmp_path):
+    _, ev = generated
+    path = str(tmp_path / "ttbar.csv")
+    write_darkmachines(path, ev, "ttbar")
+    back, notes = read_input(path, "darkmachines")
+    assert notes["bad_lines"] == 0 and len(back) == len(ev) == 200
+    assert ak.to_list(back.event) == ak.to_list(ev.event)  # 10^17-size IDs survive (no float64)
+    for coll in ("Jet", "Electron", "Muon", "Photon"):
+        assert ak.to_list(ak.num(back[coll])) == ak.to_list(ak.num(ev[coll])), coll
+        for f in ("pt", "eta", "phi"):  # float32 text in MeV: relative precision 1e-7
+            np.testing.assert_allclose(flat(back[coll][f]), flat(ev[coll][f]), rtol=3e-7, atol=1e-6)
+    assert ak.sum(ak.num(ev.Electron)) > 0 and ak.sum(ak.num(ev.Muon)) > 0
+    np.testing.assert_array_equal(flat(back.Electron.charge), flat(ev.Electron.charge))
+    np.testing.assert_allclose(flat(back.MET.pt), flat(ev.MET.pt), rtol=3e-7)
+    # mass comes back through E^2 - p^2: precise to ~1e-7 of E^2, i.e. dm ~ 1e-7 E^2 / m
+    e = flat(np.sqrt((ev.Jet.pt * np.cosh(ev.Jet.eta))**2 + ev.Jet.mass**2))
+    dm2 = np.abs(flat(back.Jet.mass)**2 - flat(ev.Jet.mass)**2)
+    assert np.all(dm2 <= 1e-6 * e**2 + 1e-6)
+
+
+BAD = [
+    ("1;qcd;1;100;0.1;j,1,1,0.1,0.2\n2;qcd;1;100\n", 2, "expected at least 5"),
+    ("1;qcd;1;100;0.1;j,1,1,0.1\n", 1, "object 1 'j,1,1,0.1' has 4"),
+    ("1;qcd;1;100;0.1;\n2;qcd;1;100;0.1;j,1,1,0.1,0.2;q,1,1,0.1,0.2;\n", 2, "object 2: unknown object code 'q'"),
+    ("1;qcd;1;1e2;0.1;j,1,abc,0.1,0.2\n", 1, "object 1 pt 'abc' is not a finite number"),
+    ("1.5;qcd;1;100;0.1\n", 1, "event ID '1.5' is not a finite integer"),
+    ("1;qcd;1;nan;0.1\n", 1, "MET 'nan' is not a finite number"),
+]
+
+
+@pytest.mark.parametrize("text,line,reason", BAD)
+def test_darkmachines_malformed_line_named(tmp_path, text, line, reason):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(InputError, match=f"bad.csv: line {line}: {reason}"):
+        read_darkmachines(str(path))
+
+
+def test_darkmachines_skip_counts_across_blocks(generated, tmp_path):
+    _, ev = generated
+    good = tmp_path / "good.csv"
+    write_darkmachines(str(good), ev[:50], "ttbar")
+    lines = good.read_text().splitlines()
+    lines[3] = lines[3].replace(";j,", ";x,", 1)
+    lines[40] = lines[40][: len(lines[40]) // 2]  # a truncated line
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="line 4: .*unknown object code 'x'"):
+        read_darkmachines(str(bad))
+    # small blocks: lines are cut across many reads, line numbers still count from the file start
+    for block in (1 << 20, 700):
+        back, notes = read_darkmachines(str(bad), "skip", block_bytes=block)
+        assert notes["bad_lines"] == 2 and notes["bad_line_numbers"] == [4, 41]
+        keep = np.setdiff1d(np.arange(50), [3, 40])
+        assert ak.to_list(back.event) == ak.to_list(ev.event[keep])
+        np.testing.assert_allclose(flat(back.Jet.pt), flat(ev.Jet.pt[keep]), rtol=3e-7)
+
+
+# ---------------------------------------------------------------- Delphes
+
+def test_delphes_round_trip(generated, tmp_path):
+    _, ev = generated
+    path = str(tmp_path / "delphes.root")
+    write_delphes(path, ev)
+    keys = uproot.open(path)["Delphes"].keys()
+    assert {"Jet.PT", "FatJet.Eta", "EFlowTrack.PT", "EFlowNeutralHadron.ET", "MissingET.MET", "Event.Weight"} <= set(keys)
+    back, _ = read_input(path, "delphes")
+    for coll in ("FatJet", "Jet", "Electron", "Muon", "Photon"):
+        for f in ("pt", "eta", "phi"):
+            assert ak.to_list(back[coll][f]) == ak.to_list(ev[coll][f]), (coll, f)
+    assert ak.to_list(back.MET.pt) == ak.to_list(ev.MET.pt)
+    assert ak.to_list(back.event) == ak.to_list(ev.event)
+    # constituents rebuilt by Delta R < 0.8 to the nearest jet: anti-kT's own assignment almost always
+    cands = back.PFCands
+    jets = back.FatJet[cands.fatJetIdx]
+    dphi = (cands.phi - jets.phi + np.pi) % (2 * np.pi) - np.pi
+    assert ak.all(np.hypot(cands.eta - jets.eta, dphi) < 0.8)
+    orig = ev.PFCands[ev.PFCands.fatJetIdx >= 0]
+    n_orig, n_back = int(ak.sum(ak.num(orig))), int(ak.sum(ak.num(cands)))
+    assert 0.95 * n_orig <= n_back <= n_orig
+    per_jet_pt = flat(ak.sum(jet_constituents(back).pt, axis=2))
+    np.testing.assert_allclose(per_jet_pt, flat(ak.sum(jet_constituents(ev).pt, axis=2)), rtol=0.1, atol=20.0)
+    assert np.median(np.abs(flat(back.FatJet.msoftdrop) - flat(ev.FatJet.msoftdrop))) < 1e-3
+
+
+def test_delphes_errors_named(generated, tmp_path):
+    path, ev = generated
+    with pytest.raises(InputError, match="no 'Delphes' tree"):
+        read_input(path, "delphes")
+    delphes = str(tmp_path / "nofat.root")
+    write_delphes(delphes, ak.Array({f: ev[f] for f in ev.fields if f != "FatJet"}))
+    with pytest.raises(InputError, match="no branch FatJet.PT"):
+        read_input(delphes, "delphes", ["FatJet"])
+
+
+# ---------------------------------------------------------------- CMS PFNano
+
+def write_pfnano(path: str, ev: ak.Array, seed: int = 1) -> ak.Array:
+    """CMS PFNano layout: all candidates in shuffled order, jet membership only in the
+    FatJetPFCands table. Returns the shuffled candidates (with the true fatJetIdx)."""
+    rng = np.random.default_rng(seed)
+    order = ak.argsort(ak.unflatten(rng.random(int(ak.sum(ak.num(ev.PFCands)))), ak.num(ev.PFCands)), axis=1)
+    cands = ev.PFCands[order]
+    in_jet = cands.fatJetIdx >= 0
+    table = ak.zip({"jetIdx": cands.fatJetIdx[in_jet],
+                    "pFCandsIdx": ak.values_astype(ak.local_index(cands)[in_jet], np.int32)})
+    write_tree(path, {"event": ak.to_numpy(ev.event), "genWeight": ak.to_numpy(ev.genWeight),
+                      "MET_pt": ak.to_numpy(ev.MET.pt), "MET_phi": ak.to_numpy(ev.MET.phi),
+                      "FatJet": ak.zip({f: ev.FatJet[f] for f in ("pt", "eta", "phi", "mass", "msoftdrop")}),
+                      "PFCands": ak.zip({f: cands[f] for f in cands.fields if f != "fatJetIdx"}),
+                      ASSOCIATION: table})
+    return cands
+
+
+def test_pfnano_association_table(generated, tmp_path):
+    _, ev = generated
+    path = str(tmp_path / "pfnano.root")
+    cands = write_pfnano(path, ev)
+    back, _ = read_input(path, "pfnano")
+    assert ASSOCIATION not in back.fields
+    assert ak.to_list(back.PFCands.fatJetIdx) == ak.to_list(cands.fatJetIdx)
+    # constituents per jet are the generator's, whatever the candidate order
+    np.testing.assert_allclose(flat(ak.sum(jet_constituents(back).pt, axis=2)),
+                               flat(ak.sum(jet_constituents(ev).pt, axis=2)), rtol=1e-5)
+    with pytest.raises(InputError, match="no branches for FatJetPFCands"):
+        read_input(generated[0], "pfnano")
+
+
+def test_pfnano_bad_index_named(generated, tmp_path):
+    _, ev = generated
+    ev = ev[:5]
+    table = ak.zip({"jetIdx": ak.values_astype(ak.zeros_like(ev.PFCands.pt), np.int32),
+                    "pFCandsIdx": ak.values_astype(ak.local_index(ev.PFCands) + 1, np.int32)})  # last one past the end
+    path = str(tmp_path / "badidx.root")
+    write_tree(path, {"genWeight": ak.to_numpy(ev.genWeight), "FatJet": ak.zip({"pt": ev.FatJet.pt}),
+                      "PFCands": ak.zip({"pt": ev.PFCands.pt}), ASSOCIATION: table})
+    with pytest.raises(InputError, match="badidx.root: FatJetPFCands: .* rows point past"):
+        read_input(path, "pfnano")
+
+
+def test_unknown_format():
+    with pytest.raises(ValueError, match="format: one of nanoaod, pfnano, delphes, darkmachines"):
+        read_input("x.root", "lhe")
+
+
+# ---------------------------------------------------------------- selections on real inputs
+
+SELECTIONS = yaml.safe_load((CONFIG_DIR / "selections.yaml").read_text())
+
+
+@pytest.mark.parametrize("name", ["darkmachines_ch1", "darkmachines_ch2a", "darkmachines_ch2b", "darkmachines_ch3"])
+def test_darkmachines_channels_hand_count(generated, tmp_path, name):
+    """Cut flow of each channel on generated events read from csv == a numpy count on the arrays."""
+    _, ev = generated
+    path = str(tmp_path / "ch.csv")
+    write_darkmachines(path, ev, "ttbar")
+    dm, _ = read_input(path, "darkmachines")
+    mask, flow = apply_selection(dm, SELECTIONS[name], dm.genWeight)
+    sel = select_objects(dm, SELECTIONS[name]["objects"])
+    jet_pt = sel.Jet.pt
+    ht = flat(ak.sum(jet_pt, axis=1))
+    met = flat(dm.MET.pt)
+    lep = np.asarray(ak.to_numpy(ak.sum(sel.Electron.pt > 15, axis=1) + ak.sum(sel.Muon.pt > 15, axis=1)))
+    steps = {
+        "darkmachines_ch1": [ht >= 600, met >= 200, met / ht >= 0.2, ak.to_numpy(ak.sum(jet_pt > 50, axis=1)) >= 4,
+                             ak.to_numpy(ak.sum(jet_pt > 200, axis=1)) >= 1],
+        "darkmachines_ch2a": [met >= 50, lep >= 3],
+        "darkmachines_ch2b": [met >= 50, ht >= 50, lep >= 2],
+        "darkmachines_ch3": [ht >= 600, met >= 100],
+    }[name]
+    hand = np.ones(len(dm), bool)
+    expect = [len(dm)]
+    for step in steps:
+        hand &= step
+        expect.append(int(hand.sum()))
+    assert [r["events"] for r in flow] == expect
+    assert mask.tolist() == hand.tolist()
+    assert flow[-1]["weighted"] == pytest.approx(float(flat(dm.genWeight)[hand].sum()))
+    if name in ("darkmachines_ch3", "darkmachines_ch2b"):
+        assert 0 < expect[-1] < len(dm)  # ttbar at pT-hat > 250 GeV: some events pass, not all
+
+
+def test_autoencodesvj_preselection_hand_count(generated):
+    _, ev = generated
+    sel_cfg = SELECTIONS["autoencodesvj"]
+    mask, flow = apply_selection(ev, sel_cfg, ev.genWeight)
+    sel = select_objects(ev, sel_cfg["objects"])
+    n_lep = count_objects(sel, "n_lepton")
+    fj = ak.pad_none(sel.FatJet, 2, clip=True)
+    deta = np.abs(np.asarray(ak.to_numpy(ak.fill_none(fj.eta[:, 0] - fj.eta[:, 1], np.nan))))
+    from analysis.selection.variables import dijet_system
+    mt = dijet_system(sel)["mt"]
+    steps = [flat(ak.num(sel.FatJet)) >= 2, deta <= 1.5, mt >= 1500, flat(ev.MET.pt) / mt >= 0.25, n_lep <= 0]
+    hand, expect = np.ones(len(ev), bool), [len(ev)]
+    for step in steps:
+        hand &= step
+        expect.append(int(hand.sum()))
+    assert [r["events"] for r in flow] == expect and mask.tolist() == hand.tolist()
+    assert expect[1] > 0
+
+
+# ---------------------------------------------------------------- a config sample given by files
+
+def _config(directory: Path, samples: dict, **extra) -> str:
+    for f in CONFIG_DIR.glob("*.yaml"):
+        (directory / f.name).write_text(f.read_text())
+    path = directory / "files.yaml"
+    path.write_text(yaml.safe_dump({"samples": samples, "selection": "darkmachines_ch3", "features": "hlf_basic",
+                                    "models": {"ae": {"epochs": 1}}, **extra}, sort_keys=False))
+    return str(path)
+
+
+def test_files_sample_is_skimmed(generated, tmp_path, monkeypatch):
+    """Background from a Dark Machines csv (one malformed line, skipped), signal from two Delphes
+    files by glob: one SkimEvents branch per file, no generation, normalisation from the files."""
+    monkeypatch.setenv("DATA_PATH", str(tmp_path / "data"))
+    _, ev = generated
+    write_darkmachines(str(tmp_path / "bkg.csv"), ev[:120], "ttbar")
+    with open(tmp_path / "bkg.csv", "a") as f:
+        f.write("999;ttbar;1;oops\n")
+    write_delphes(str(tmp_path / "sig_0.root"), ev[120:160])
+    write_delphes(str(tmp_path / "sig_1.root"), ev[160:])
+    samples = {"dm_bkg": {"files": str(tmp_path / "bkg.csv"), "format": "darkmachines", "label": "background",
+                          "xsec_pb": 10.0},
+               "delphes_sig": {"files": [str(tmp_path / "sig_*.root")], "format": "delphes", "label": "signal",
+                               "xsec_pb": 0.1}}
+    cfg = _config(tmp_path, samples, inputs={"on_bad_line": "skip"})
+    from tasks.samples import SkimEvents
+
+    task = SkimEvents(version="t", config=cfg)
+    assert list(task.branch_map.values()) == [("dm_bkg", 0), ("delphes_sig", 0), ("delphes_sig", 1)]
+    assert luigi.build([task], local_scheduler=True, workers=1, log_level="WARNING")
+    assert not (tmp_path / "data" / "GenerateEvents").exists()
+    parts = [ev[:120], ev[120:160], ev[160:]]
+    for b, part in enumerate(parts):
+        out = task.as_branch(b).output()
+        flow = json.loads(Path(out["cutflow"].path).read_text())
+        assert flow["n_generated"] == len(part)
+        assert flow["sum_genweight"] == pytest.approx(float(flat(part.genWeight).sum()))
+        ht, met = flat(ak.sum(part.Jet.pt[(part.Jet.pt > 20) & (abs(part.Jet.eta) < 2.8)], axis=1)), flat(part.MET.pt)
+        expect = int(((ht >= 600) & (met >= 100)).sum())
+        assert flow["cutflow"][-1]["events"] == expect
+        assert len(read_events(out["events"].path)) == expect
+    bkg_flow = json.loads(Path(task.as_branch(0).output()["cutflow"].path).read_text())
+    assert bkg_flow["read"]["bad_lines"] == 1 and bkg_flow["read"]["bad_line_numbers"] == [121]
+
+
+@pytest.mark.parametrize("over,match", [
+    ({"files": "/nonexistent/*.root"}, r"samples.x.files': '/nonexistent/\*.root' matches no file"),
+    ({"files": "{f}", "format": "lhe"}, "samples.x.format"),
+    ({"files": "{f}", "process": "qcd"}, "'process' .* or 'files' .*, not both"),
+    ({"files": "{f}", "xsec_pb": None}, "samples.x.xsec_pb"),
+    ({"format": "delphes", "process": "qcd"}, "samples.x.format"),
+])
+def test_files_sample_config_errors(generated, tmp_path, over, match):
+    spec = {"label": "background", "xsec_pb": 1.0} | {k: (v.format(f=generated[0]) if isinstance(v, str) else v)
+                                                     for k, v in over.items()}
+    spec = {k: v for k, v in spec.items() if v is not None}
+    cfg = _config(tmp_path, {"x": spec, "svj_s_m2000_r0.3": {}})
+    with pytest.raises(ConfigError, match=match):
+        load_config(cfg)

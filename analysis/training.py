@@ -257,9 +257,13 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
             g_val = torch.Generator(device=device).manual_seed(seed_val + epoch)
             x_neg_val = sampler.sample(model, xv_sub, g_val, differentiable=False, push=False)
             with torch.no_grad():
-                val_loss = (model.reconstruction_loss(xv, None) if phase == "ae"
-                            else model.loss(xv_sub, x_neg_val, None))[0].item()
                 val_w = exact(xv_sub, x_neg_val).item()
+                if phase == "ae":
+                    val_loss = model.reconstruction_loss(xv, None)[0].item()
+                elif getattr(model, "method", None) == "exact":  # a WNAE's loss is that same W: solve it once
+                    val_loss = val_w
+                else:
+                    val_loss = model.loss(xv_sub, x_neg_val, None)[0].item()
         loss_m, e_pos_m, e_neg_m, adv_m, acc_m = (sums / n_batches).tolist()
         bad = [k for k, v in (("loss", loss_m), ("e_pos", e_pos_m), ("val_loss", val_loss)) if not math.isfinite(v)]
         if phase != "ae":

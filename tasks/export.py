@@ -1,0 +1,58 @@
+"""Export of a trained model for use outside this tool: TorchScript and ONNX of the autoencoder and the score."""
+from __future__ import annotations
+
+import json
+import os
+
+import luigi
+
+from analysis.dataset import load_dataset, scaled
+from analysis.export import check_exports, export_model
+from analysis.training import load_model
+from tasks.base import Task, atomic_paths
+from tasks.dataset import FeatureDataset
+from tasks.training import train_task
+
+MAX_DEVIATION = 1e-4  # largest |exported - torch| accepted on the dataset's jets
+
+
+class ExportModel(Task):
+    """TorchScript (.pt) and ONNX (.onnx) files of the selected (best) checkpoint of ``--model``.
+
+    The folder holds autoencoder.{pt,onnx} (scaled features -> reconstruction), score.{pt,onnx}
+    (scaled features -> anomaly score) and export.json (feature names, the scaler to apply first, and
+    the measured largest deviation of each file from the torch model on the dataset's jets).
+    """
+
+    model = luigi.Parameter(default="wnae", description="model name in the config's models section")
+
+    def config_hash(self) -> str:
+        return self.cfg.model_hash(self.model)
+
+    def store_parts(self):
+        parts = super().store_parts()
+        parts["model"] = self.model
+        return parts
+
+    def requires(self):
+        return {"dataset": FeatureDataset.req(self), "model": train_task(self, self.model)}
+
+    def output(self):
+        return self.local_target("export", directory=True)
+
+    def run(self):
+        data = load_dataset(self.input()["dataset"]["dataset"].path)
+        model = load_model(self.input()["model"]["best"].path)
+        x = scaled(data)
+        with atomic_paths(self.output().path) as (tmp,):
+            paths = export_model(model, x.shape[1], tmp)
+            deviation = check_exports(model, paths, x)
+            if max(deviation.values()) > MAX_DEVIATION:
+                raise RuntimeError(f"model '{self.model}': exported files deviate from torch by {deviation} "
+                                   f"(> {MAX_DEVIATION}) on the dataset's jets")
+            meta = {"model": self.model, "features": data["feature_names"],
+                    "scaler": {"offset": data["scaler_offset"].tolist(), "scale": data["scaler_scale"].tolist(),
+                               "apply": "x_scaled = (x - offset) / scale"},
+                    "files": {k: os.path.basename(v) for k, v in paths.items()}, "max_deviation": deviation}
+            with open(os.path.join(tmp, "export.json"), "w") as f:
+                json.dump(meta, f, indent=1, sort_keys=True)

@@ -13,6 +13,7 @@ import awkward as ak
 import numpy as np
 
 from analysis.io.nanoaod import as_numpy
+from analysis.selection.cuts import select_objects
 from analysis.selection.variables import dijet_system
 
 # object type -> (collection in the event record, which of its objects: all, b-tagged or not b-tagged)
@@ -71,9 +72,11 @@ def _slots(objs: ak.Array, n: int) -> np.ndarray:
     return np.stack([_padded(c, n) for c in cols], axis=2)
 
 
-def event_table(events: ak.Array, spec: dict) -> dict:
-    """One row of event features per event (see module docstring), with the jet_table bookkeeping keys."""
+def event_table(events: ak.Array, selection: dict, spec: dict) -> dict:
+    """One row of event features per (skimmed) event, built from the objects passing the selection's
+    object requirements (see module docstring), with the bookkeeping keys of jet_table."""
     validate_event_spec(spec)
+    events = select_objects(events, selection.get("objects"))
     n_ev = len(events)
     blocks, counts, ht = [], [], np.zeros(n_ev)
     for kind, n in spec["objects"].items():

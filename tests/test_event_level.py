@@ -13,8 +13,9 @@ from analysis.metrics import summarize
 def _events() -> ak.Array:
     jets = [[{"pt": 50.0, "eta": 0.0, "phi": 0.1, "mass": 0.0, "btag": 0},
              {"pt": 300.0, "eta": 1.0, "phi": 1.0, "mass": 10.0, "btag": 1},
-             {"pt": 80.0, "eta": -1.0, "phi": 2.0, "mass": 5.0, "btag": 0}],
-            []]
+             {"pt": 80.0, "eta": -1.0, "phi": 2.0, "mass": 5.0, "btag": 0},
+             {"pt": 25.0, "eta": 0.2, "phi": 0.0, "mass": 1.0, "btag": 0}],
+            []]  # the 25 GeV jet fails the test's 30 GeV object requirement and must appear nowhere
     electrons = [[], [{"pt": 20.0, "eta": 0.5, "phi": -1.0, "mass": 0.000511, "charge": -1}]]
     return ak.Array({
         "Jet": jets, "Electron": electrons,
@@ -25,7 +26,7 @@ def _events() -> ak.Array:
 
 def test_event_table_orders_pads_and_counts():
     spec = {"objects": {"jet": 3, "bjet": 1, "electron": 1, "muon": 1}}
-    t = event_table(_events(), spec)
+    t = event_table(_events(), {"objects": {"Jet": {"min_pt": 30.0}}}, spec)
     names = event_feature_names(spec)
     x = dict(zip(names, t["features"].T))
     assert t["features"].shape == (2, len(names))

@@ -5,41 +5,67 @@ import os
 import shutil
 
 import h5py
-import luigi
+import law
 import numpy as np
 
+from analysis.config import short_hash
 from analysis.dataset import load_dataset, scaled
 from analysis.training import negative_snapshots, train_model
 from tasks.base import Task, atomic_paths, write_json
 from tasks.dataset import FeatureDataset
+from tasks.remote import RemoteWorkflow
 
 
-class TrainModel(Task):
-    """Train the config's model ``--model`` on the training split's background jets.
+class TrainModel(Task, law.LocalWorkflow, RemoteWorkflow):
+    """Train the config's models of this task's kind, one branch per model, on the training split's background jets.
 
-    Checkpoints go to a work folder beside the outputs, so a killed training resumes where it stopped;
-    the outputs (model.pt, best.pt, history.json, negatives.h5) appear only when training has finished.
+    Branch outputs sit at ``TrainWNAE/<version>/<model hash>/<model>/``, so a model's files do not depend on
+    how many others the config has. Checkpoints go to a work folder beside the outputs, so a killed
+    training resumes where it stopped; the outputs (model.pt, best.pt, history.json, negatives.h5) appear
+    only when training has finished. ``--workflow htcondor|slurm`` trains each model in its own job.
     """
 
-    model = luigi.Parameter(description="model name in the config's models section")
-    kind: str | None = None  # set by the per-kind subclasses
+    kind: str | None = None  # set by the per-kind subclasses; None: every model
+
+    @classmethod
+    def kind_models(cls, cfg) -> list[str]:
+        """The config's models this task trains, in config order (the branch numbers)."""
+        return [m for m, spec in cfg.models.items() if cls.kind is None or spec.get("kind") == cls.kind]
+
+    def create_branch_map(self) -> dict:
+        return dict(enumerate(self.kind_models(self.cfg)))
+
+    @classmethod
+    def branch_of(cls, cfg, model: str) -> int:
+        """The branch that trains ``model``."""
+        models = cls.kind_models(cfg)
+        if model not in models:
+            raise ValueError(f"config {cfg.path}: no model '{model}' of kind '{cls.kind}' "
+                             f"(models: {', '.join(cfg.models)})")
+        return models.index(model)
+
+    @property
+    def model(self) -> str:
+        return self.branch_data
 
     def config_hash(self) -> str:
-        return self.cfg.model_hash(self.model)
+        if self.is_branch():
+            return self.cfg.model_hash(self.model)
+        return short_hash(*(self.cfg.model_hash(m) for m in self.branch_map.values()))
 
     def model_cfg(self) -> dict:
-        if self.model not in self.cfg.models:
-            raise ValueError(f"config {self.cfg.path}: no model '{self.model}' (models: {', '.join(self.cfg.models)})")
-        mcfg = self.cfg.models[self.model]
-        if self.kind and mcfg.get("kind") != self.kind:
-            raise ValueError(f"config {self.cfg.path}: model '{self.model}' is of kind '{mcfg.get('kind')}', "
-                             f"not '{self.kind}' ({self.task_family} trains {self.kind} models)")
-        return mcfg
+        return self.cfg.models[self.model]
 
     def store_parts(self):
         parts = super().store_parts()
-        parts["model"] = self.model
+        if self.is_branch():
+            parts["model"] = self.model
         return parts
+
+    def workflow_requires(self):
+        reqs = super().workflow_requires()
+        reqs["dataset"] = FeatureDataset.req(self)
+        return reqs
 
     def requires(self):
         return FeatureDataset.req(self)
@@ -75,26 +101,24 @@ class TrainModel(Task):
 
 class TrainAE(TrainModel):
     kind = "ae"
-    model = luigi.Parameter(default="ae", description="model name in the config (kind ae)")
 
 
 class TrainNAE(TrainModel):
     kind = "nae"
-    model = luigi.Parameter(default="nae", description="model name in the config (kind nae)")
 
 
 class TrainWNAE(TrainModel):
     kind = "wnae"
-    model = luigi.Parameter(default="wnae", description="model name in the config (kind wnae)")
 
 
 TRAIN_TASKS = {"ae": TrainAE, "nae": TrainNAE, "wnae": TrainWNAE}
 
 
 def train_task(task: Task, model: str) -> TrainModel:
-    """The training task of a config model, by its kind (so all tasks share one output path)."""
+    """The training branch of a config model, by its kind (so all tasks share one output path)."""
     kind = task.cfg.models[model].get("kind")
     if kind not in TRAIN_TASKS:
         raise ValueError(f"config {task.cfg.path}: model '{model}' has unknown kind '{kind}' "
                          f"(known: {', '.join(TRAIN_TASKS)})")
-    return TRAIN_TASKS[kind].req(task, model=model)
+    cls = TRAIN_TASKS[kind]
+    return cls.req(task, branch=cls.branch_of(task.cfg, model), _exclude={"workflow", "branches"})

@@ -4,38 +4,23 @@ from __future__ import annotations
 import json
 import os
 
-import luigi
-
 from analysis.dataset import load_dataset, scaled
 from analysis.export import check_exports, export_model
 from analysis.training import load_model
-from tasks.base import Task, atomic_paths
-from tasks.dataset import FeatureDataset
-from tasks.training import train_task
+from tasks.base import atomic_paths
+from tasks.inference import Infer
 
 MAX_DEVIATION = 1e-4  # largest |exported - torch| accepted on the dataset's jets
 
 
-class ExportModel(Task):
+class ExportModel(Infer):
     """TorchScript (.pt) and ONNX (.onnx) files of the selected (best) checkpoint of ``--model``.
 
-    The folder holds autoencoder.{pt,onnx} (scaled features -> reconstruction), score.{pt,onnx}
-    (scaled features -> anomaly score) and export.json (feature names, the scaler to apply first, and
-    the measured largest deviation of each file from the torch model on the dataset's jets).
+    Same parameters and inputs as Infer (the dataset and the model's training). The folder holds
+    autoencoder.{pt,onnx} (scaled features -> reconstruction), score.{pt,onnx} (scaled features ->
+    anomaly score) and export.json (feature names, the scaler to apply first, and the measured largest
+    deviation of each file from the torch model on the dataset's jets).
     """
-
-    model = luigi.Parameter(default="wnae", description="model name in the config's models section")
-
-    def config_hash(self) -> str:
-        return self.cfg.model_hash(self.model)
-
-    def store_parts(self):
-        parts = super().store_parts()
-        parts["model"] = self.model
-        return parts
-
-    def requires(self):
-        return {"dataset": FeatureDataset.req(self), "model": train_task(self, self.model)}
 
     def output(self):
         return self.local_target("export", directory=True)

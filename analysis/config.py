@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from analysis.features import available_features
+from analysis.features.representations import available_representations, check_representation_name
 from analysis.generation.catalogue import expand_grids
 from analysis.generation.detector import resolve_detector
 from analysis.io.files import FORMATS, expand_files
@@ -263,6 +264,14 @@ def load_config(name: str) -> Config:
     _require(isinstance(split, list) and len(split) == 3 and all(x > 0 for x in split)
              and abs(sum(split) - 1) < 1e-9, path, "dataset.split", "three positive fractions summing to 1")
     _require(dataset["scaler"] in ("standard", "minmax"), path, "dataset.scaler", "'standard' or 'minmax'")
+    representations = dataset.get("representations", [])  # absent, not [], keeps older dataset hashes
+    _require(isinstance(representations, list), path, "dataset.representations",
+             f"a list of representation names ({', '.join(available_representations())})")
+    for name in representations:
+        try:
+            check_representation_name(str(name))
+        except ValueError as e:
+            raise ConfigError(f"{path}: key 'dataset.representations': {e}") from None
     inputs = {"on_bad_file": "fail"} | (raw.get("inputs") or {})
     for k in inputs:
         _require(k in ("on_bad_file", "on_bad_line"), path, f"inputs.{k}", "unknown key (allowed: on_bad_file, on_bad_line)")

@@ -9,10 +9,15 @@ Layout of the h5 file (plain arrays, one row per jet; open it with h5py):
   event, jet_index           event number and rank of the jet among the selected jets
   split            0 train, 1 validation, 2 test (whole events stay together)
   event_mjj, event_mt, event_met   event variables for mass-sculpting studies
-and the scaler (kind, offset, scale; fitted on training background jets) as root attributes.
+  representations/<name>/<field>   optional non-flat views of the SAME rows (config dataset.representations:
+                   image40, constituents50, lund_graph, ...; analysis/features/representations.py):
+                   fixed arrays with first dimension n_jets, ragged ones as <field> + <field>_offsets
+and the scaler (kind, offset, scale; fitted on training background jets) as root attributes. Event view:
+rows with equal (sample_id, event) are one event, jet_index 0 and 1 its two leading jets (``event_view``).
 """
 from __future__ import annotations
 
+import json
 import os
 
 import awkward as ak
@@ -20,6 +25,9 @@ import h5py
 import numpy as np
 
 from analysis.features import compute_features
+from analysis.features.representations import (
+    compute_representations, concat_representations, representation_attrs, select_rows,
+)
 from analysis.io.nanoaod import as_numpy, jet_constituents
 from analysis.selection.cuts import object_masks
 from analysis.selection.variables import dijet_system
@@ -27,8 +35,9 @@ from analysis.selection.variables import dijet_system
 SPLITS = ("train", "val", "test")
 
 
-def jet_table(events: ak.Array, selection: dict, feature_names: list[str], jets_per_event: int) -> dict:
-    """Features of the leading selected AK8 jets of every (already skimmed) event."""
+def jet_table(events: ak.Array, selection: dict, feature_names: list[str], jets_per_event: int,
+              representations: list[str] = ()) -> dict:
+    """Features (and the named non-flat representations) of the leading selected AK8 jets of every event."""
     cons = jet_constituents(events)
     mask = object_masks(events, selection.get("objects")).get("FatJet", ak.ones_like(events.FatJet.pt, dtype=bool))
     jets = events.FatJet[mask][:, :jets_per_event]
@@ -39,7 +48,8 @@ def jet_table(events: ak.Array, selection: dict, feature_names: list[str], jets_
     feats = compute_features(flat_jets, flat_cons, feature_names)
     dijet = dijet_system(ak.with_field(events, events.FatJet[mask], "FatJet"))
     rep = lambda x: np.repeat(np.asarray(x), n_per_event)  # noqa: E731 - event value per jet
-    return {
+    extra = {"representations": compute_representations(flat_jets, flat_cons, list(representations))} if representations else {}
+    return extra | {
         "features": np.stack([feats[n] for n in feature_names], axis=1) if feature_names else np.zeros((len(flat_jets), 0)),
         "genweight": rep(as_numpy(events.genWeight)),
         "event": rep(ak.to_numpy(events.event).astype(np.uint64)),
@@ -51,7 +61,39 @@ def jet_table(events: ak.Array, selection: dict, feature_names: list[str], jets_
 
 
 def concat_tables(tables: list[dict]) -> dict:
-    return {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
+    """Rows of several tables (files) one after another, representations included."""
+    out = {k: np.concatenate([t[k] for t in tables]) for k in tables[0] if k != "representations"}
+    if "representations" in tables[0]:
+        out["representations"] = {name: concat_representations([t["representations"][name] for t in tables])
+                                  for name in tables[0]["representations"]}
+    return out
+
+
+def write_table(path: str, table: dict | None, info: dict) -> None:
+    """One file's jet table (None for a skipped input) and its cut-flow info (JSON attribute) as h5."""
+    with h5py.File(path, "w", track_order=True) as f:
+        f.attrs["info"] = json.dumps(info, sort_keys=True)
+        for k, v in (table or {}).items():
+            if k == "representations":
+                for name, rep in v.items():
+                    group = f.create_group(f"representations/{name}")
+                    for field, array in rep.items():
+                        group.create_dataset(field, data=array)
+            else:
+                f.create_dataset(k, data=v)
+
+
+def read_table(path: str) -> tuple[dict | None, dict]:
+    """(table or None for a skipped input, cut-flow info) written by ``write_table``."""
+    with h5py.File(path, "r") as f:
+        info = json.loads(f.attrs["info"])
+        if "skipped" in info:
+            return None, info
+        table = {k: f[k][()] for k in f.keys() if isinstance(f[k], h5py.Dataset)}
+        if "representations" in f:
+            table["representations"] = {name: {k: v[()] for k, v in group.items()}
+                                        for name, group in f["representations"].items()}
+    return table, info
 
 
 def assign_split(event: np.ndarray, fractions: list[float], seed: int) -> np.ndarray:
@@ -80,12 +122,14 @@ def build_dataset(samples: list[dict], feature_names: list[str], split: list[flo
 
     ``samples``: [{name, label (0/1), table (from jet_table, concatenated over files), xsec_pb,
     sum_genweight (all generated events), params {m_med, r_inv}, process}]. Jets with a non-finite feature are
-    dropped here and counted per sample, so nothing non-finite reaches training.
+    dropped here and counted per sample, so nothing non-finite reaches training; the tables'
+    representations (if any) keep exactly the same rows.
     """
     cols: dict[str, list] = {k: [] for k in ("features", "weight", "label", "sample_id", "signal_mmed",
                                              "signal_rinv", "event", "jet_index", "split",
                                              "event_mjj", "event_mt", "event_met")}
     summary = {}
+    representations: dict[str, list] = {name: [] for name in samples[0]["table"].get("representations", {})}
     for sid, s in enumerate(samples):
         t = s["table"]
         finite = np.isfinite(t["features"]).all(axis=1)
@@ -106,6 +150,8 @@ def build_dataset(samples: list[dict], feature_names: list[str], split: list[flo
         cols["split"].append(sp[finite])
         for k in ("event", "jet_index", "event_mjj", "event_mt", "event_met"):
             cols[k].append(t[k][finite])
+        for name, parts in representations.items():
+            parts.append(select_rows(t["representations"][name], finite))
         summary[s["name"]] = {"jets": n, "nonfinite_dropped": int((~finite).sum()),
                               **{f"jets_{name}": int((sp[finite] == i).sum()) for i, name in enumerate(SPLITS)}}
     data = {k: np.concatenate(v) for k, v in cols.items()}
@@ -123,19 +169,57 @@ def build_dataset(samples: list[dict], feature_names: list[str], split: list[flo
         f.attrs["scaler"] = scaler
         f.attrs["scaler_offset"] = offset
         f.attrs["scaler_scale"] = scale
+        f.attrs["event_view"] = "rows with equal (sample_id, event) are one event; jet_index 0, 1: its leading jets"
+        f.attrs["representations"] = np.array(list(representations), dtype="S")
+        for name, parts in representations.items():
+            group = f.create_group(f"representations/{name}")
+            for k, v in concat_representations(parts).items():
+                group.create_dataset(k, data=v, compression="gzip" if v.nbytes > 1 << 20 else None)
+            for k, columns in representation_attrs(name).items():
+                group[k].attrs["columns"] = np.array(columns, dtype="S")
     return summary
 
 
 def load_dataset(path: str) -> dict:
     """The h5 dataset as numpy arrays plus names and scaler."""
     with h5py.File(path, "r") as f:
-        out = {k: f[k][()] for k in f.keys()}
+        out = {k: f[k][()] for k in f.keys() if isinstance(f[k], h5py.Dataset)}
         out["feature_names"] = [x.decode() for x in f["features"].attrs["names"]]
         out["sample_names"] = [x.decode() for x in f["sample_id"].attrs["samples"]]
         out["sample_processes"] = [x.decode() for x in f["sample_id"].attrs["processes"]]
         out["scaler_offset"] = f.attrs["scaler_offset"]
         out["scaler_scale"] = f.attrs["scaler_scale"]
+        out["representations"] = [x.decode() for x in f.attrs.get("representations", [])]
     return out
+
+
+def load_representation(path: str, name: str, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """One stored representation (all jets, or the jets ``rows``, aligned with the flat feature rows)."""
+    with h5py.File(path, "r") as f:
+        if f"representations/{name}" not in f:
+            stored = [x.decode() for x in f.attrs.get("representations", [])]
+            raise ValueError(f"{path}: no representation '{name}' (stored: {stored}; set dataset.representations)")
+        rep = {k: v[()] for k, v in f[f"representations/{name}"].items()}
+    return rep if rows is None else select_rows(rep, rows)
+
+
+def event_view(data: dict) -> dict[str, np.ndarray]:
+    """Events whose two leading jets are both in the dataset, as row pairs: the event-level view.
+
+    Returns rows (n_events, 2) (jet_index 0, 1), and per event sample_id, event, label, split, weight
+    (taken from the leading jet; all jets of an event share them). ``data["features"][rows]`` is then
+    (n_events, 2, n_features); a representation's fixed arrays index the same way.
+    """
+    keys = np.stack([data["sample_id"].astype(np.uint64), data["event"].astype(np.uint64)], axis=1)
+    _, ids = np.unique(keys, axis=0, return_inverse=True)
+    ids = ids.reshape(-1)
+    pairs = np.full((ids.max(initial=-1) + 1, 2), -1, dtype=np.int64)
+    for k in (0, 1):
+        rows = np.flatnonzero(data["jet_index"] == k)
+        pairs[ids[rows], k] = rows
+    pairs = pairs[(pairs >= 0).all(axis=1)]
+    lead = pairs[:, 0]
+    return {"rows": pairs, **{k: data[k][lead] for k in ("sample_id", "event", "label", "split", "weight")}}
 
 
 def scaled(data: dict, mask: np.ndarray | None = None) -> np.ndarray:

@@ -1,40 +1,71 @@
-"""The per-jet feature dataset built from all skimmed samples."""
+"""The per-jet feature dataset built from all skimmed samples: per-file tables (a workflow), then one merge."""
 from __future__ import annotations
 
-from analysis.dataset import build_dataset, concat_tables, jet_table
+from analysis.config import short_hash
+from analysis.dataset import build_dataset, concat_tables, jet_table, read_table, write_table
 from analysis.io.nanoaod import read_events
 from tasks.base import Task, atomic_paths, read_json, write_json
-from tasks.samples import SkimEvents
+from tasks.samples import SampleWorkflow, SkimEvents
+
+
+class JetTables(SampleWorkflow):
+    """One skimmed file -> features and representations of its leading jets (h5 table); one branch per file."""
+
+    reads_files = True  # the same branches as SkimEvents
+
+    def branch_hash(self) -> str:
+        ds = self.cfg.dataset
+        return short_hash(self.cfg.skim_hash(self.sample), self.cfg.features, ds["jets_per_event"],
+                          ds.get("representations", []))
+
+    def workflow_requires(self):
+        return {"skims": SkimEvents.req(self)}
+
+    def requires(self):
+        return SkimEvents.req(self, branch=self.branch)
+
+    def output(self):
+        return self.local_target(self.sample, f"chunk{self.chunk}_jets.h5")
+
+    def run(self):
+        cfg, inp = self.cfg, self.input()
+        flow = read_json(inp["cutflow"].path)
+        table = None
+        if "skipped" not in flow:
+            events = read_events(inp["events"].path, ["FatJet", "PFCands", "MET", "genWeight", "event"])
+            table = jet_table(events, cfg.selection, cfg.features["names"], cfg.dataset["jets_per_event"],
+                              cfg.dataset.get("representations", []))
+        with atomic_paths(self.output().path) as (tmp,):
+            write_table(tmp, table, flow)
 
 
 class FeatureDataset(Task):
-    """Skims -> one h5 file: features, weights, labels, signal parameters, train/val/test split, scaler."""
+    """Per-file jet tables -> one h5 file: features, representations, weights, labels, signal parameters,
+    train/val/test split, scaler."""
 
     def config_hash(self) -> str:
         return self.cfg.dataset_hash()
 
     def requires(self):
-        return SkimEvents.req(self)
+        return JetTables.req(self)
 
     def output(self):
         return {"dataset": self.local_target("dataset.h5"), "summary": self.local_target("summary.json")}
 
     def run(self):
         cfg = self.cfg
-        skims = SkimEvents.req(self)
+        tables = JetTables.req(self)
         per_sample: dict[str, dict] = {s: {"tables": [], "sum_genweight": 0.0, "xsec": [], "skipped": []}
                                        for s in cfg.samples}
-        for b, (sample, _chunk) in skims.branch_map.items():
-            out = skims.as_branch(b).output()
-            flow = read_json(out["cutflow"].path)
+        for b, (sample, _chunk) in tables.branch_map.items():
+            table, flow = read_table(tables.as_branch(b).output().path)
             acc = per_sample[sample]
-            if "skipped" in flow:
+            if table is None:
                 acc["skipped"].append(flow["skipped"])
                 continue
             acc["sum_genweight"] += flow["sum_genweight"]
             acc["xsec"].append(flow["xsec_pb"])
-            events = read_events(out["events"].path, ["FatJet", "PFCands", "MET", "genWeight", "event"])
-            acc["tables"].append(jet_table(events, cfg.selection, cfg.features["names"], cfg.dataset["jets_per_event"]))
+            acc["tables"].append(table)
         samples = []
         for name, acc in per_sample.items():
             spec = cfg.samples[name]

@@ -13,7 +13,7 @@ from analysis.models.registry import build_model, build_sampler, resolve_config
 from analysis.models.sampler import LangevinSampler
 from analysis.training import load_model, score, train_model
 
-TOY_SAMPLER = {"noise": 0.05, "step_size": 0.2, "buffer_size": 2000}
+TOY_SAMPLER = {"noise": 0.05, "step_size": 0.2, "temperature": 1.0, "bounds": [-4.0, 4.0], "buffer_size": 2000}
 TOY_ARCH = {"hidden": [16, 16], "latent": 1, "lr": 5e-3, "val_samples": 400}
 
 

@@ -5,8 +5,7 @@ An EFP of a multigraph G is
 with the hadronic measure: z_i = pT_i / sum_j pT_j (normed) and theta_ij = sqrt(dy^2 + dphi^2)
 (rapidity-azimuth distance, beta = 1). Every connected graph is contracted by batched mat-vecs and
 matmuls over padded arrays z: (J, N) and theta: (J, N, N) (padding has z = 0, so it never contributes);
-a disconnected graph is the product of its connected components. The same contraction, with theta**beta, gives the energy
-correlation functions used in ``substructure.energy_correlation_ratios``.
+a disconnected graph is the product of its connected components.
 
 The 12 EFPs with 1 <= d <= 3 edges, named ``efp_d{d}_{k}`` (edges list; vertices are dummy labels):
 

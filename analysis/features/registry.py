@@ -26,8 +26,8 @@ CHUNK_SIZE = 4096
 PAIRWISE_BLOCK = 256
 
 _TAU_ORDER = {"tau1": 1, "tau2": 2, "tau3": 3, "tau4": 4, "tau5": 5, "tau21": 2, "tau32": 3, "tau43": 4, "tau54": 5}
-_ECF = {"c2_b1": (1.0, 0), "d2_b1": (1.0, 1), "c2_b2": (2.0, 0), "d2_b2": (2.0, 1)}
-_GENERALIZED_ECF = {"m2_b1": 1.0, "n2_b1": 1.0, "m2_b2": 2.0, "n2_b2": 2.0}
+# energy correlation ratio -> its angular exponent beta
+_ECF = {f"{ratio}_b{beta}": float(beta) for beta in (1, 2) for ratio in ("c2", "d2", "m2", "n2")}
 _LEPTONS = (11, 13)
 
 
@@ -85,19 +85,14 @@ class _Chunk:
         z, y, phi = sub.padded_hardest(self.constituent("pt"), self.rapidity, self.constituent("phi"),
                                        self.counts, MAX_CONSTITUENTS)
         efp_names = [name for name in self.names if name in efp_graphs()]
-        ecf_betas = sorted({_ECF[name][0] for name in self.names if name in _ECF})
-        generalized_betas = sorted({_GENERALIZED_ECF[name] for name in self.names if name in _GENERALIZED_ECF})
+        ecf_betas = sorted({_ECF[name] for name in self.names if name in _ECF})
         blocks: list[dict[str, np.ndarray]] = []
         for start in range(0, len(z), PAIRWISE_BLOCK):
             block = slice(start, start + PAIRWISE_BLOCK)
             theta = sub.pairwise_delta_r(y[block], phi[block])
-            evaluators = {beta: GraphEvaluator(z[block], theta, beta) for beta in {1.0, *ecf_betas}}
-            out = energy_flow_polynomials(evaluators[1.0], efp_names)
-            for beta in ecf_betas:
-                c2, d2 = sub.energy_correlation_ratios(evaluators[beta])
-                out.update({f"c2_b{beta:g}": c2, f"d2_b{beta:g}": d2})
-            if generalized_betas:
-                out.update(sub.generalized_ecf_ratios(z[block], theta, generalized_betas))
+            out = energy_flow_polynomials(GraphEvaluator(z[block], theta), efp_names)
+            if ecf_betas:
+                out.update(sub.energy_correlation_ratios(z[block], theta, ecf_betas))
             blocks.append(out)
         empty = self.counts == 0  # z = pT / sum pT is undefined
         return {name: np.where(empty, np.nan, np.concatenate([b[name] for b in blocks])) for name in blocks[0]}
@@ -155,7 +150,7 @@ _FEATURES: dict[str, _Feature] = {
     "neutral_hadron_fraction": _fraction(_is_neutral_hadron, ("charge", "pdgId")),
     "lepton_fraction": _fraction(lambda c: np.isin(np.abs(c.constituent("pdgId")), _LEPTONS), ("pdgId",)),
     "dphi_met": _Feature(lambda c: np.abs(sub.delta_phi(c.jet("phi"), c.jet("met_phi"))), jet_fields=("phi", "met_phi")),
-    **{name: _pairwise(name) for name in list(_ECF) + list(_GENERALIZED_ECF) + list(efp_graphs())},
+    **{name: _pairwise(name) for name in list(_ECF) + list(efp_graphs())},
 }
 
 

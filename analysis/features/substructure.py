@@ -19,8 +19,6 @@ import fastjet
 import numba
 import numpy as np
 
-from .efp import GraphEvaluator
-
 # Nsubjettiness' ExclusiveJetAxes recluster with R = JetDefinition::max_allowable_R, so no particle is
 # merged with the beam and all of them end up in the N exclusive axes.
 _KT_AXES_R = 1000.0
@@ -114,22 +112,38 @@ def nsubjettiness(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, mass: np.nda
     y = rapidity(pt, eta, mass)
     norm = per_jet_sum(pt, jet_index, n_jets) * R0
     taus = np.zeros((n_jets, n_max))
+    offsets = np.concatenate([[0], np.cumsum(counts)])
     for n in range(1, n_max + 1):
         with warnings.catch_warnings():
             # fastjet 3.5.2 compares the JetDefinition with an algorithm enum and always warns
             warnings.filterwarnings("ignore", message="dcut and exclusive jets")
             axes = sequence.exclusive_jets_up_to(n)
-        present = np.arange(n)[None, :] < ak.to_numpy(ak.num(axes))[:, None]
-        # missing axes (jets with < n constituents) get a finite dummy and are masked out below
-        px, py, pz, energy = (ak.to_numpy(ak.fill_none(ak.pad_none(axes[field], n, clip=True), dummy))
-                              for field, dummy in (("px", 1.0), ("py", 0.0), ("pz", 0.0), ("E", 1.0)))
-        axis_phi = np.arctan2(py, px)
-        axis_y = 0.5 * np.log((energy + pz) / (energy - pz))
-        dr = np.hypot(y[:, None] - axis_y[jet_index], delta_phi(phi[:, None], axis_phi[jet_index]))
-        distance = np.min(np.where(present[jet_index], dr, np.inf), axis=1)
+        px, py, pz, energy = (np.asarray(ak.to_numpy(ak.flatten(axes[f])), dtype=np.float64)
+                              for f in ("px", "py", "pz", "E"))
+        axis_offsets = np.concatenate([[0], np.cumsum(ak.to_numpy(ak.num(axes)))])
+        weighted = _min_distance_sums(y, phi, pt, offsets, 0.5 * np.log((energy + pz) / (energy - pz)),
+                                      np.arctan2(py, px), axis_offsets)
         # with at most n constituents each one is its own axis: tau_n = 0 exactly, not up to rounding
-        taus[:, n - 1] = np.where(counts > n, safe_ratio(per_jet_sum(pt * distance, jet_index, n_jets), norm, 0.0), 0.0)
+        taus[:, n - 1] = np.where(counts > n, safe_ratio(weighted, norm, 0.0), 0.0)
     return taus
+
+
+@numba.njit(cache=True, nogil=True)
+def _min_distance_sums(y: np.ndarray, phi: np.ndarray, pt: np.ndarray, offsets: np.ndarray, axis_y: np.ndarray,
+                       axis_phi: np.ndarray, axis_offsets: np.ndarray) -> np.ndarray:
+    """Per jet: sum of pT times the (y, phi) distance to the nearest of the jet's axes (compiled loop)."""
+    out = np.zeros(len(offsets) - 1)
+    for jet in range(len(offsets) - 1):
+        total = 0.0
+        for i in range(offsets[jet], offsets[jet + 1]):
+            best = np.inf
+            for a in range(axis_offsets[jet], axis_offsets[jet + 1]):
+                dphi = abs(phi[i] - axis_phi[a]) % (2.0 * np.pi)
+                dphi = min(dphi, 2.0 * np.pi - dphi)
+                best = min(best, (y[i] - axis_y[a]) ** 2 + dphi**2)
+            total += pt[i] * np.sqrt(best)
+        out[jet] = total
+    return out
 
 
 def pad_hardest(pt: np.ndarray, values: list[np.ndarray], counts: np.ndarray,
@@ -191,27 +205,15 @@ def pairwise_delta_r(y: np.ndarray, phi: np.ndarray) -> np.ndarray:
     return np.sqrt(theta, out=theta)
 
 
-def energy_correlation_ratios(evaluator: GraphEvaluator) -> tuple[np.ndarray, np.ndarray]:
-    """C2 = e3 / e2^2 and D2 = e3 / e2^3 from the normalised ECFs at the evaluator's beta.
-
-    e2 = sum_{i<j} z_i z_j theta_ij^beta (half the single-edge graph), e3 = sum_{i<j<k} z_i z_j z_k
-    (theta_ij theta_ik theta_jk)^beta (a sixth of the triangle graph). NaN where e2 = 0.
-    """
-    e2 = 0.5 * evaluator.value(((0, 1),))
-    e3 = evaluator.value(((0, 1), (1, 2), (2, 0))) / 6.0
-    return safe_ratio(e3, e2**2, np.nan), safe_ratio(e3, e2**3, np.nan)
-
-
-
 @numba.njit(cache=True, nogil=True)
-def _generalized_ecf_sums(z: np.ndarray, theta: np.ndarray, betas: np.ndarray) -> np.ndarray:
-    """(J, n_betas, 3) sums 1e2, 1e3, 2e3 over pairs/triples of each jet's non-padded constituents.
+def _ecf_sums(z: np.ndarray, theta: np.ndarray, betas: np.ndarray) -> np.ndarray:
+    """(J, n_betas, 4) sums e2, e3, 1e3, 2e3 over pairs/triples of each jet's non-padded constituents.
 
-    A compiled triple loop: the O(N^3) min/max per triple has no einsum form, and numpy gathers over all
-    (jet, triple) pairs were 10x slower than this loop.
+    A compiled triple loop: the O(N^3) min/max per triple has no einsum form, numpy gathers over all
+    (jet, triple) pairs were 10x slower, and the plain e3 comes along at no cost (one pass for all four).
     """
     n_jets, width = z.shape
-    out = np.zeros((n_jets, len(betas), 3))
+    out = np.zeros((n_jets, len(betas), 4))
     for jet in range(n_jets):
         n = width
         while n > 0 and z[jet, n - 1] == 0.0:  # padding sits at the end
@@ -225,16 +227,19 @@ def _generalized_ecf_sums(z: np.ndarray, theta: np.ndarray, betas: np.ndarray) -
                     out[jet, b_index, 0] += zij * _power(a, betas[b_index])
                 for b_index in range(len(betas)):
                     beta = betas[b_index]
-                    sum_smallest, sum_two_smallest = 0.0, 0.0
+                    sum_all, sum_smallest, sum_two_smallest = 0.0, 0.0, 0.0
                     for k in range(j + 1, n):
                         b, c = t[i, k], t[j, k]
+                        product = a * b * c
                         smallest = min(a, b, c)
                         largest = max(a, b, c)
-                        two_smallest = a * b * c / largest if largest > 0.0 else 0.0
+                        two_smallest = product / largest if largest > 0.0 else 0.0
+                        sum_all += z[jet, k] * _power(product, beta)
                         sum_smallest += z[jet, k] * _power(smallest, beta)
                         sum_two_smallest += z[jet, k] * _power(two_smallest, beta)
-                    out[jet, b_index, 1] += zij * sum_smallest
-                    out[jet, b_index, 2] += zij * sum_two_smallest
+                    out[jet, b_index, 1] += zij * sum_all
+                    out[jet, b_index, 2] += zij * sum_smallest
+                    out[jet, b_index, 3] += zij * sum_two_smallest
     return out
 
 
@@ -248,18 +253,18 @@ def _power(x: float, beta: float) -> float:
     return x**beta
 
 
-def generalized_ecf_ratios(z: np.ndarray, theta: np.ndarray, betas: list[float]) -> dict[str, np.ndarray]:
-    """M2 = 1e3 / 1e2 and N2 = 2e3 / (1e2)^2 (Moult, Necib, Thaler, arXiv:1609.07483) at each beta.
+def energy_correlation_ratios(z: np.ndarray, theta: np.ndarray, betas: list[float]) -> dict[str, np.ndarray]:
+    """C2, D2, M2 and N2 at each beta from the normalised (generalised) energy correlation functions.
 
-    ve_n^(beta) = sum over n-particle sets of z_i..z_n times the product of the v smallest pairwise
-    theta^beta: 1e2 = e2, 1e3 uses the smallest of a triple's three angles, 2e3 the product of the two
-    smallest (= product of all three / largest). Keys ``m2_b{beta}``, ``n2_b{beta}``; NaN where e2 = 0.
+    e2 = sum_{i<j} z_i z_j theta_ij^beta, e3 = sum_{i<j<k} z_i z_j z_k (theta_ij theta_ik theta_jk)^beta:
+    C2 = e3 / e2^2, D2 = e3 / e2^3. Generalised (Moult, Necib, Thaler, arXiv:1609.07483): ve_3 keeps the
+    v smallest of a triple's three angles: M2 = 1e3 / e2, N2 = 2e3 / e2^2. Keys ``c2_b{beta}``, ``d2_b..``,
+    ``m2_b..``, ``n2_b..``; NaN where e2 = 0 (fewer than two constituents).
     """
-    sums = _generalized_ecf_sums(np.ascontiguousarray(z), np.ascontiguousarray(theta),
-                                 np.asarray(betas, dtype=np.float64))
+    sums = _ecf_sums(np.ascontiguousarray(z), np.ascontiguousarray(theta), np.asarray(betas, dtype=np.float64))
     out = {}
     for b_index, beta in enumerate(betas):
-        e2, e3_1, e3_2 = sums[:, b_index, 0], sums[:, b_index, 1], sums[:, b_index, 2]
-        out[f"m2_b{beta:g}"] = safe_ratio(e3_1, e2, np.nan)
-        out[f"n2_b{beta:g}"] = safe_ratio(e3_2, e2**2, np.nan)
+        e2, e3, e3_1, e3_2 = (sums[:, b_index, k] for k in range(4))
+        out.update({f"c2_b{beta:g}": safe_ratio(e3, e2**2, np.nan), f"d2_b{beta:g}": safe_ratio(e3, e2**3, np.nan),
+                    f"m2_b{beta:g}": safe_ratio(e3_1, e2, np.nan), f"n2_b{beta:g}": safe_ratio(e3_2, e2**2, np.nan)})
     return out

@@ -10,7 +10,7 @@ import numpy as np
 
 from analysis.config import short_hash
 from analysis.dataset import load_dataset, scaled
-from analysis.training import negative_snapshots, train_model
+from analysis.training import jet_mass, negative_snapshots, train_model
 from tasks.base import Task, atomic_paths, write_json
 from tasks.dataset import FeatureDataset
 from tasks.remote import RemoteWorkflow
@@ -82,10 +82,13 @@ class TrainModel(Task, law.LocalWorkflow, RemoteWorkflow):
         test = data["split"] == 2
         device = self.cfg.training.get("device", "auto")
         workdir = self.local_path("work")
+        mcfg = self.model_cfg()
+        adversary = (mcfg.get("adversary") or {}).get("lambda", 0)  # mass decorrelation needs the jet mass
         history = train_model(
-            self.model_cfg(), scaled(data, train), scaled(data, val), workdir,
+            mcfg, scaled(data, train), scaled(data, val), workdir,
             seed=int(self.cfg.training["seed"]), device=None if device == "auto" else device,
             monitor=(scaled(data, test), data["label"][test].astype(np.int64)),
+            mass_train=jet_mass(data)[train] if adversary else None,
         )
         out = self.output()
         with atomic_paths(out["model"].path, out["best"].path) as tmps:

@@ -88,11 +88,11 @@ def test_unknown_name_and_bad_input_raise():
         compute_features(jets, constituents[["pt", "eta", "phi", "mass", "charge"]], ["photon_fraction"])
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 4])
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
 def test_tau_n_vanishes_for_n_hard_partons(n):
     centres = [(0.35 * np.cos(2 * np.pi * k / n), 0.35 * np.sin(2 * np.pi * k / n)) for k in range(n)]
     jets, constituents = make_jets([prongs(centres, n_per_prong=1) if n > 1 else [(100.0, 0.1, 0.2)]])
-    out = compute_features(jets, constituents, [f"tau{k}" for k in range(1, 5)])
+    out = compute_features(jets, constituents, [f"tau{k}" for k in range(1, 6)])
     assert out[f"tau{n}"][0] < 1e-12
     if n > 1:
         assert out[f"tau{n - 1}"][0] > 0.05
@@ -101,9 +101,11 @@ def test_tau_n_vanishes_for_n_hard_partons(n):
 def test_two_prong_has_smaller_tau21_and_d2_than_diffuse_one_prong():
     two = prongs([(-0.2, 0.0), (0.2, 0.0)], n_per_prong=15, spread=0.02, seed=3)
     diffuse = prongs([(0.0, 0.0)], n_per_prong=30, spread=0.2, seed=4)
-    out = compute_features(*make_jets([two, diffuse]), ["tau21", "d2_b1", "c2_b1"])
+    out = compute_features(*make_jets([two, diffuse]), ["tau21", "d2_b1", "c2_b1", "n2_b1", "c2_b2"])
     assert out["tau21"][0] < 0.3 * out["tau21"][1]
     assert out["d2_b1"][0] < 0.5 * out["d2_b1"][1]
+    assert out["c2_b1"][0] < 0.5 * out["c2_b1"][1] and out["c2_b2"][0] < 0.5 * out["c2_b2"][1]
+    assert out["n2_b1"][0] < 0.5 * out["n2_b1"][1]
 
 
 def test_tau_and_ecf_match_fastjet_contrib():
@@ -234,7 +236,8 @@ def test_chunked_and_blocked_evaluation_agree(monkeypatch):
 
 def test_passthrough_and_log_msoftdrop():
     jets, constituents = make_jets(random_jets(3, seed=8), msoftdrop=[0.3, 1.0, 90.0])
-    out = compute_features(jets, constituents, ["pt", "mass", "msoftdrop", "log_msoftdrop", "n_constituents"])
+    out = compute_features(jets, constituents, ["pt", "mass", "msoftdrop", "log_msoftdrop", "n_constituents", "dphi_met"])
+    np.testing.assert_allclose(out["dphi_met"], 2.5, rtol=1e-12)  # make_jets puts MET at phi_jet + 2.5
     np.testing.assert_array_equal(out["pt"], ak.to_numpy(jets.pt))
     np.testing.assert_allclose(out["log_msoftdrop"], [0.0, 0.0, np.log(90.0)])
     np.testing.assert_array_equal(out["n_constituents"], ak.to_numpy(ak.num(constituents)))

@@ -2,8 +2,9 @@
 
 As in columnflow, a workflow class lists ``RemoteWorkflow`` next to ``law.LocalWorkflow``; law picks the
 proxy from ``--workflow``. Jobs source ``tasks/bootstrap.sh`` (the environment of ``setup.sh``, no install),
-run the branch with ``law run`` and write its outputs straight to the shared ``DATA_PATH``; the job files,
-the submission record and the transferred logs live under ``$DATA_PATH/jobs/<Task>/<version>/<hash>``.
+run the branch with ``law run`` and write its outputs straight to the shared ``DATA_PATH``; the submission
+record and the transferred logs live under ``$DATA_PATH/jobs/<flavour>/<Task>/<version>/<hash>`` (law.cfg
+``[job] svj_jobs_dir``).
 Resources come from law.cfg's ``[resources]`` section (see ``resource``); law's ``--retries``,
 ``--parallel-jobs`` and ``--poll-interval`` work as usual.
 """
@@ -52,8 +53,11 @@ class RemoteWorkflow(law.htcondor.HTCondorWorkflow, law.slurm.SlurmWorkflow):
     # -- shared locations ------------------------------------------------------------------------
 
     def jobs_dir(self, flavour: str) -> law.LocalDirectoryTarget:
-        """Job files, submission record and logs of this workflow (one folder per config hash)."""
-        return law.LocalDirectoryTarget(str(data_path().joinpath("jobs", flavour, *self.store_parts().values())))
+        """Submission record and logs of this workflow (one folder per config hash), under law.cfg's
+        ``[job] svj_jobs_dir`` (default ``$DATA_PATH/jobs``; on lxplus an AFS folder: no condor logs on EOS)."""
+        cfg = law.config.Config.instance()
+        base = cfg.get_expanded("job", "svj_jobs_dir", default="") or str(data_path() / "jobs")
+        return law.LocalDirectoryTarget(os.path.join(base, flavour, *self.store_parts().values()))
 
     def bootstrap(self) -> law.JobInputFile:
         """tasks/bootstrap.sh, rendered with the submitting shell's project, venv and DATA_PATH."""

@@ -18,15 +18,16 @@ import time
 from pathlib import Path
 
 import h5py
+import law
 import numpy as np
 import pytest
 import torch
 import uproot
 import yaml
+from law.job.dashboard import NoJobDashboard
+from luigi.cmdline_parser import CmdlineParser
 
 from analysis.config import CONFIG_DIR
-
-pytestmark = pytest.mark.batch
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = ROOT / "batch"
@@ -205,9 +206,47 @@ def _run_scheduler(ctx: dict, workflow: str):
     assert logs and "task exit code: 0" in logs[0].read_text()  # the job's log came back
 
 
+@pytest.mark.batch
 def test_htcondor_equals_local_and_resubmits(condor, setup):
     _run_scheduler(setup, condor)
 
 
+@pytest.mark.batch
 def test_slurm_equals_local_and_resubmits(slurm, setup):
     _run_scheduler(setup, slurm)
+
+
+def _job_file(task: str, workflow: str, cfg_path: str) -> str:
+    """The submit file law writes for branch 0 of ``task`` (no scheduler needed)."""
+    import tasks.samples  # noqa: F401  (registers the task classes for the parser)
+    import tasks.training  # noqa: F401
+    with CmdlineParser.global_instance([task, "--version", VERSION, "--config", cfg_path,
+                                        "--workflow", workflow]) as cp:
+        proxy = cp.get_task_obj().workflow_proxy
+        proxy.job_file_factory, proxy.dashboard = proxy.create_job_file_factory(), NoJobDashboard()
+        return Path(proxy.create_job_file(1, [0])["job"]).read_text()
+
+
+def test_job_files_carry_resources(tmp_path, monkeypatch):
+    """law.cfg's [resources] reach the submit files: per-class overrides, GPUs, lxplus' +JobFlavour."""
+    monkeypatch.setenv("DATA_PATH", str(tmp_path))
+    for f in CONFIG_DIR.glob("*.yaml"):
+        shutil.copy(f, tmp_path / f.name)
+    cfg_path = tmp_path / "batch.yaml"
+    cfg_path.write_text(yaml.safe_dump(CONFIG))
+    cfg = law.config.Config.instance()
+    extra = {"TrainModel_gpus": "1", "TrainModel_htcondor_flavour": "longlunch"}
+    try:
+        for opt, value in extra.items():
+            cfg.set("resources", opt, value)
+        gen = _job_file("GenerateEvents", "htcondor", str(cfg_path))
+        train = _job_file("TrainWNAE", "htcondor", str(cfg_path))
+        slurm = _job_file("TrainWNAE", "slurm", str(cfg_path))
+    finally:
+        for opt in extra:
+            cfg.remove_option("resources", opt)
+    assert "request_memory = 2000" in gen and "request_gpus" not in gen and "+MaxRuntime = 7200" in gen
+    assert "request_memory = 4000" in train and "request_gpus = 1" in train
+    assert '+JobFlavour = "longlunch"' in train and "+MaxRuntime" not in train
+    assert f"initialdir = {tmp_path}/jobs/htcondor/TrainWNAE/{VERSION}/" in train
+    assert all(f"#SBATCH --{line}" in slurm for line in ("mem=4000M", "gres=gpu:1", "cpus-per-task=1", "time=02:00:00"))

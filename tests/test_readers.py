@@ -88,6 +88,9 @@ BAD = [
     ("1;qcd;1;1e2;0.1;j,1,abc,0.1,0.2\n", 1, "object 1 pt 'abc' is not a finite number"),
     ("1.5;qcd;1;100;0.1\n", 1, "event ID '1.5' is not a finite integer"),
     ("1;qcd;1;nan;0.1\n", 1, "MET 'nan' is not a finite number"),
+    ("1;qcd;1;100;0.1;j,1,1,0.1,0.2,7\n", 1, "object 1 'j,1,1,0.1,0.2,7' has 6"),
+    ("1;qcd;1;100;0.1,5\n", 1, "METphi '0.1,5' contains ','"),
+    ("1;;1;100;0.1\n", 1, "process ID is empty"),
 ]
 
 

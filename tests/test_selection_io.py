@@ -100,3 +100,53 @@ def test_written_files_are_byte_reproducible(tmp_path):
     md5 = lambda p: hashlib.md5(open(p, "rb").read()).hexdigest()  # noqa: E731
     assert md5(a) == md5(b) != md5(c)
     assert ak.to_list(read_events(a).FatJet.pt) == ak.to_list(ev.FatJet.pt)
+
+
+def jets_leptons_toy():
+    """Three events: AK4 jets (one b-tagged), electrons, no muon collection at all."""
+    jet = lambda pts, btag=(): [{"pt": p, "eta": 0.5, "phi": 0.0, "mass": 5.0, "btag": int(i in btag)}  # noqa: E731
+                                for i, p in enumerate(pts)]
+    ele = lambda pts: [{"pt": p, "eta": 0.1, "phi": 1.0, "mass": 0.0, "charge": -1} for p in pts]  # noqa: E731
+    return ak.Array({
+        "Jet": [jet([250.0, 150.0, 120.0, 90.0], btag=(1,)), jet([300.0, 200.0, 60.0, 45.0]), jet([40.0])],
+        "Electron": [ele([]), ele([30.0, 12.0]), ele([20.0, 16.0, 25.0])],
+        "MET": ak.zip({"pt": np.array([250.0, 200.0, 60.0]), "phi": np.zeros(3)}),
+        "genWeight": np.array([1.0, 2.0, 4.0]),
+    })
+
+
+def test_object_counts_thresholds_and_absent_collections():
+    ev = jets_leptons_toy()
+    assert VARIABLES["n_jet"](ev).tolist() == [4, 4, 1]
+    assert VARIABLES["n_bjet"](ev).tolist() == [1, 0, 0]
+    assert VARIABLES["n_muon"](ev).tolist() == [0, 0, 0]  # no Muon collection: none
+    assert VARIABLES["n_lepton"](ev).tolist() == [0, 2, 3]
+    assert VARIABLES["ht"](ev).tolist() == [610.0, 605.0, 40.0]
+    assert VARIABLES["met_over_ht"](ev) == pytest.approx([250 / 610, 200 / 605, 60 / 40])
+    sel = {"cuts": [{"name": "jets50", "var": "n_jet", "pt_above": 100.0, "min": 3},
+                    {"name": "veto", "var": "n_lepton", "max": 0}]}
+    mask, flow = apply_selection(ev, sel, ev.genWeight)
+    assert [r["events"] for r in flow] == [3, 1, 1] and mask.tolist() == [True, False, False]
+    # the object selection drops leptons below 15 GeV before counting; an absent Muon is no error
+    sel = {"objects": {"Electron": {"min_pt": 15.0}, "Muon": {"min_pt": 15.0}},
+           "cuts": [{"name": "two_leptons", "var": "n_lepton", "min": 2}]}
+    assert apply_selection(ev, sel)[1][-1]["events"] == 1
+
+
+def test_darkmachines_ch1_on_toy_events():
+    import yaml
+    from analysis.config import CONFIG_DIR
+    ch1 = yaml.safe_load((CONFIG_DIR / "selections.yaml").read_text())["darkmachines_ch1"]
+    ev = jets_leptons_toy()
+    mask, flow = apply_selection(ev, ch1, ev.genWeight)
+    # HT >= 600: events 0, 1; MET >= 200: both; MET/HT >= 0.2: 250/610 and 200/605 pass;
+    # >= 4 jets above 50 GeV: event 0 (250, 150, 120, 90), not event 1 (45 GeV); one above 200: event 0
+    assert [(r["cut"], r["events"], r["weighted"]) for r in flow] == [
+        ("all", 3, 7.0), ("ht", 2, 3.0), ("met", 2, 3.0), ("met_over_ht", 2, 3.0),
+        ("four_jets_pt50", 1, 1.0), ("one_jet_pt200", 1, 1.0)]
+    assert mask.tolist() == [True, False, False]
+
+
+def test_pt_above_only_for_counts():
+    with pytest.raises(ValueError, match="'pt_above' only applies to object counts"):
+        apply_selection(toy_events(), {"cuts": [{"name": "x", "var": "met", "pt_above": 5, "min": 1}]})

@@ -189,7 +189,8 @@ def _scan(buf):
             w, ok_w, delim, p = _float(buf, p) if ok else (0.0, False, -1, p)
             m, ok_m, delim, p = _float(buf, p) if ok_w and delim == _SEMI else (0.0, False, -1, p)
             phi, ok, delim, p = _float(buf, p) if ok_m and delim == _SEMI else (0.0, False, -1, p)
-            weight[n_ev], met[n_ev, 0], met[n_ev, 1] = w, m / 1000.0, phi
+            ok = ok and delim != _COMMA
+            weight[n_ev], met[n_ev, 0], met[n_ev, 1] = w, m / MEV_PER_GEV, phi
             first[:] = n_col
             while ok and delim == _SEMI:
                 p = _skip_space(buf, p)
@@ -201,14 +202,15 @@ def _scan(buf):
                 pt, ok, delim, p = _float(buf, p) if ok and delim == _COMMA else (0.0, False, -1, p)
                 eta, ok, delim, p = _float(buf, p) if ok and delim == _COMMA else (0.0, False, -1, p)
                 phi, ok, delim, p = _float(buf, p) if ok and delim == _COMMA else (0.0, False, -1, p)
+                ok = ok and delim != _COMMA
                 if ok:
                     exp_eta = np.exp(eta)
                     pz = 0.5 * pt * (exp_eta - 1.0 / exp_eta)  # pt sinh(eta), one exp instead of sinh
                     k, i = _COLLECTION[code], n_col[_COLLECTION[code]]
-                    obj[k, 0, i] = pt / 1000.0
+                    obj[k, 0, i] = pt / MEV_PER_GEV
                     obj[k, 1, i] = eta
                     obj[k, 2, i] = phi
-                    obj[k, 3, i] = np.sqrt(max(energy * energy - pt * pt - pz * pz, 0.0)) / 1000.0
+                    obj[k, 3, i] = np.sqrt(max(energy * energy - pt * pt - pz * pz, 0.0)) / MEV_PER_GEV
                     obj[k, 4, i] = _EXTRA[code]
                     n_col[k] += 1
             status[line] = 0

@@ -5,6 +5,7 @@
 #   SVJ_BATCH_BIND  extra host folders to bind at the same path inside (space separated; e.g. a DATA_PATH
 #                   outside the project). The project, its venv's interpreter and /tmp are always bound.
 # Jobs run as the unprivileged user "tester" (uid 2000): the output folders must be writable by it.
+# Delete the cached chroot only after the stop scripts: while mounted it shows the project and /tmp.
 set -euo pipefail
 R=${SVJ_BATCH_ROOT:-/var/tmp/svj-batch/trixie}
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -56,6 +57,9 @@ chroot_up() {  # debootstrap once, install the packages once, then mounts (every
   fi
   # the project, the interpreter its venv links to, /tmp (test data) and SVJ_BATCH_BIND at the same paths
   local d
+  case "$(venv_home)" in
+    /usr|/usr/*|/bin|/bin/*|"") echo "the venv's Python ($(venv_home)) is the system's: it cannot be bound into the chroot over trixie's /usr; build .venv from a Python outside /usr (pyenv, conda, uv)" >&2; return 1;;
+  esac
   for d in "$PROJ" "$(venv_home)" /tmp ${SVJ_BATCH_BIND:-}; do bind_same "$d"; done
   # parents of bound folders (e.g. /root) must be passable for the job user
   d="$(venv_home)"; while [ "$d" != / ]; do chmod o+x "$R$d" 2>/dev/null || true; d="$(dirname "$d")"; done

@@ -3,7 +3,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/chroot.sh"
 set +e
 if pgrep -x condor_master >/dev/null; then
-  in_chroot condor_off -master >/dev/null 2>&1
+  in_chroot condor_off -fast -master >/dev/null 2>&1
   for _ in $(seq 30); do pgrep -x 'condor_.*' >/dev/null || break; sleep 1; done
 fi
 pgrep -x 'slurm(ctld|d)' >/dev/null || chroot_down

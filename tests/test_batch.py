@@ -104,9 +104,11 @@ def _law(ctx: dict, where: str, task: str, *args: str, on_running=None) -> subpr
     watcher = threading.Thread(target=on_running, args=(proc,)) if on_running else None
     if watcher:
         watcher.start()
+    t0 = time.time()
     stdout, _ = proc.communicate(timeout=600)
     if watcher:
         watcher.join()
+    print(f"{where}: law run {task} {' '.join(args[:2])} took {time.time() - t0:.0f} s")
     return subprocess.CompletedProcess(cmd, proc.returncode, stdout)
 
 

@@ -30,7 +30,7 @@ from analysis.models.distances import exact
 from analysis.models.registry import build_model, build_sampler, resolve_config
 
 HISTORY_KEYS = ("loss", "val_loss", "e_pos", "e_neg", "val_wasserstein", "monitor_auc", "adv_loss", "acceptance",
-                "lr", "train_s", "time_s", "phase")
+                "lr", "time_s", "phase")
 
 
 def _as_features(x: np.ndarray, name: str, n_features: int | None = None) -> np.ndarray:
@@ -147,8 +147,8 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
     """Train the model of `cfg` on standardised features; write checkpoint/best/model/history to `workdir`.
 
     Returns the history: per-epoch lists (loss, val_loss, e_pos, e_neg, val_wasserstein,
-    monitor_auc, adv_loss, acceptance (of the sampler's MH / boundary rejection), lr, train_s (the batch
-    loop), time_s (with validation and monitor), phase;
+    monitor_auc, adv_loss, acceptance (of the sampler's MH / boundary rejection), lr, time_s (wall clock of
+    the epoch with its validation and monitor), phase;
     None where not applicable) and 'best_epoch', the 0-based index of the selected epoch in those lists.
     `mass_train` (jet mass per training row, any unit: it is standardised here) is needed when
     ``adversary.lambda`` > 0. Resuming from checkpoint.pt (same cfg apart from
@@ -248,7 +248,6 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
             opt.step()
             sums += torch.stack([loss.detach(), e_pos, no_neg if e_neg is None else e_neg, adv_loss.detach(), acc])
 
-        train_s = time.perf_counter() - t0
         model.eval()
         if phase == "ae" and not model.uses_sampler:
             val_loss = _energies(model, xv, 65536).mean().item()
@@ -281,7 +280,7 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
         selectable = phase == cfg["kind"]
         metric = val_w if model.uses_sampler else val_loss
         for key, value in zip(HISTORY_KEYS, (loss_m, val_loss, e_pos_m, e_neg_m, val_w, auc, adv_m, acc_m,
-                                             opt.param_groups[0]["lr"], train_s, time.perf_counter() - t0, phase)):
+                                             opt.param_groups[0]["lr"], time.perf_counter() - t0, phase)):
             hist[key].append(_json_value(value))
         state["epoch"] = epoch + 1
         if selectable:

@@ -22,7 +22,7 @@ from analysis.features import available_features
 from analysis.features.representations import available_representations, check_representation_name
 from analysis.generation.catalogue import expand_grids
 from analysis.generation.detector import resolve_detector
-from analysis.io.files import FORMATS, expand_files
+from analysis.io.files import FORMATS, GENERATED_FORMATS, expand_files
 from analysis.models.registry import resolve_config as resolve_model_config
 from analysis.selection.cuts import validate_selection
 
@@ -167,8 +167,9 @@ def _pick(section: Any, catalogue: dict, path: Path, key: str) -> dict:
 def _check_file_sample(spec: dict, path: Path, key: str) -> None:
     """A sample read from ``files`` (paths, globs, root:// URLs) of a ``format`` instead of generated;
     normalised to its ``xsec_pb`` with the files' genWeight. Globs must match now, not mid-run."""
-    if "files" not in spec:
-        _require("format" not in spec, path, f"{key}.format", "only for samples read from 'files'")
+    if "files" not in spec:  # generated: read as written (nanoaod), or exported to the challenge's csv first
+        _require(spec.get("format", "nanoaod") in GENERATED_FORMATS, path, f"{key}.format",
+                 f"a generated sample is read as one of {', '.join(GENERATED_FORMATS)}")
         return
     files = spec["files"]
     _require(isinstance(files, str) or (isinstance(files, list) and files and all(isinstance(f, str) for f in files)),

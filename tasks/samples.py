@@ -85,12 +85,23 @@ class SkimEvents(SampleWorkflow):
         spec = self.cfg.samples[self.sample]
         return expand_files(spec["files"])[self.chunk] if "files" in spec else None
 
+    @staticmethod
+    def _writer(fmt: str) -> type:
+        """The task that writes a generated sample in its format: the generated file itself, or its export
+        to the Dark Machines csv (tasks/darkmachines.py builds on this module, hence imported here)."""
+        if fmt == "darkmachines":
+            from tasks.darkmachines import ExportDarkMachines
+            return ExportDarkMachines
+        return GenerateEvents
+
     def workflow_requires(self):
-        generated = any("files" not in spec for spec in self.cfg.samples.values())
-        return {"events": GenerateEvents.req(self)} if generated else {}
+        formats = {spec.get("format", "nanoaod") for spec in self.cfg.samples.values() if "files" not in spec}
+        return {fmt: self._writer(fmt).req(self) for fmt in sorted(formats)}
 
     def requires(self):
-        return {} if self.input_file else GenerateEvents.req(self, branch=self.branch)
+        if self.input_file:
+            return {}
+        return self._writer(self.cfg.samples[self.sample].get("format", "nanoaod")).req(self, branch=self.branch)
 
     def output(self):
         return {"events": self.local_target(self.sample, f"chunk{self.chunk}.root"),
@@ -104,7 +115,7 @@ class SkimEvents(SampleWorkflow):
                     "sum_genweight": 0.0, "n_generated": 0}
         else:
             inp = self.input()
-            path, fmt = inp["events"].path, "nanoaod"
+            path, fmt = inp["events"].path, spec.get("format", "nanoaod")
             meta = read_json(inp["meta"].path)
             info = {"sample": self.sample, "chunk": self.chunk, "xsec_pb": meta["xsec_pb"],
                     "sum_genweight": meta["sum_genweight"], "n_generated": meta["n_events"]}

@@ -38,7 +38,7 @@ def flat(x) -> np.ndarray:
 PAPER_LINES = (
     "7;ttbar;0.5;77540.9;-2.16068;j,262549,189152,-0.80969,-0.0306187;b,100000,90000,0.1,1.0;"
     "e+,50000,40000,0.2,0.3;m-,30000,20000,1.0,2.0;g,10000,9000,0.4,-0.4;\r\n"
-    "8; wjets; 2.0; 1000; 0.1\r\n"  # spaces, no trailing ';', no objects
+    "987654321000000008; wjets; 2.0; 1000; 0.1\r\n"  # an 18-digit ID, spaces, no trailing ';', no objects
     "\n"
 )
 
@@ -48,7 +48,7 @@ def test_darkmachines_fields_and_units(tmp_path):
     path.write_text(PAPER_LINES)
     ev, notes = read_darkmachines(str(path))
     assert len(ev) == 2 and notes["bad_lines"] == 0
-    assert ak.to_list(ev.event) == [7, 8] and ak.to_list(ev.genWeight) == [0.5, 2.0]
+    assert ak.to_list(ev.event) == [7, 987654321000000008] and ak.to_list(ev.genWeight) == [0.5, 2.0]
     assert ev.MET.pt[0] == pytest.approx(77.5409, rel=1e-6) and ev.MET.phi[1] == pytest.approx(0.1)
     assert ak.to_list(ev.Jet.btag) == [[0, 1], []]
     assert ak.to_list(ev.Jet.pt[0]) == pytest.approx([189.152, 90.0], rel=1e-6)

@@ -81,8 +81,9 @@ def _integer(buf, p):
     while np.uint8(buf[p] - 48) <= 9:
         value = value * 10 + np.int64(buf[p] - 48)
         p += 1
+    digits = p - start
     delim, p = _delimiter(buf, p)
-    ok = 0 < p - start <= 18 and delim >= 0
+    ok = 0 < digits <= 18 and delim >= 0
     return (-value if negative else value), ok, delim, p
 
 

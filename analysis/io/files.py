@@ -10,6 +10,7 @@ import glob
 import os
 
 FORMATS = ("nanoaod", "pfnano", "delphes", "darkmachines")
+GENERATED_FORMATS = ("nanoaod", "darkmachines")  # generated events are written as NanoAOD, and exported to csv
 REMOTE_PREFIXES = ("root://", "http://", "https://")
 # lepton and photon collections: a file without them (e.g. generated before they existed) reads as
 # having none, and a selection counts zero such objects (a lepton veto passes)

@@ -16,6 +16,7 @@ import uproot
 from analysis.features.substructure import delta_phi
 from analysis.generation.clustering import softdrop_mass
 from analysis.io.nanoaod import InputError, jet_constituents, write_tree
+from analysis.selection.variables import four_momentum
 
 TREE = "Delphes"
 ELECTRON_MASS, MUON_MASS, PION_MASS = 0.000511, 0.10566, 0.13957
@@ -104,13 +105,6 @@ def _constituents(path: str, branches: dict, fatjets: ak.Array, r: float) -> ak.
     return ak.with_field(cands[keep], idx[keep], "fatJetIdx")
 
 
-def _p4(c: ak.Array) -> ak.Array:
-    pt, eta, phi, m = (ak.values_astype(c[k], np.float64) for k in ("pt", "eta", "phi", "mass"))
-    pz = pt * np.sinh(eta)
-    return ak.zip({"px": pt * np.cos(phi), "py": pt * np.sin(phi), "pz": pz,
-                   "E": np.sqrt(pt**2 + pz**2 + m**2)})
-
-
 def read_delphes(path: str, collections: list[str] | None = None, optional: tuple[str, ...] | list[str] = (),
                  jet_radius: float = 0.8) -> ak.Array:
     """Read a Delphes file into the event record (``collections`` in record names: FatJet, Jet,
@@ -144,13 +138,14 @@ def read_delphes(path: str, collections: list[str] | None = None, optional: tupl
             elif coll != "PFCands":
                 raise InputError(f"{path}: no Delphes collection for '{coll}'")
         if "FatJet" in out or "PFCands" in wanted:
-            fatjets = out.get("FatJet", _read(path, branches, *OBJECTS["FatJet"]))
+            fatjets = out["FatJet"] if "FatJet" in out else _read(path, branches, *OBJECTS["FatJet"])
             cands = _constituents(path, branches, fatjets, jet_radius)
             if "PFCands" in wanted:
                 out["PFCands"] = cands
             if "FatJet" in out:
                 per_jet = jet_constituents(ak.Array({"FatJet": fatjets, "PFCands": cands}))
-                msd = softdrop_mass(_p4(per_jet), r0=jet_radius)
+                p4 = four_momentum(ak.values_astype(per_jet, np.float64))
+                msd = softdrop_mass(ak.zip(dict(zip(("px", "py", "pz", "E"), p4))), r0=jet_radius)
                 out["FatJet"] = ak.with_field(ak.with_field(fatjets, ak.values_astype(msd, np.float32), "msoftdrop"),
                                               ak.values_astype(ak.num(per_jet, axis=2), np.int32), "nConstituents")
     return ak.Array(out)

@@ -24,7 +24,8 @@ def _np(x: ak.Array) -> np.ndarray:
     return np.asarray(ak.to_numpy(ak.fill_none(x, np.nan)), dtype=np.float64)
 
 
-def _p4(j: ak.Array) -> tuple[ak.Array, ak.Array, ak.Array, ak.Array]:
+def four_momentum(j: ak.Array) -> tuple[ak.Array, ak.Array, ak.Array, ak.Array]:
+    """(px, py, pz, E) of objects with pt, eta, phi, mass."""
     px, py = j.pt * np.cos(j.phi), j.pt * np.sin(j.phi)
     pz = j.pt * np.sinh(j.eta)
     e = np.sqrt(px**2 + py**2 + pz**2 + j.mass**2)
@@ -34,7 +35,7 @@ def _p4(j: ak.Array) -> tuple[ak.Array, ak.Array, ak.Array, ak.Array]:
 def dijet_system(events: ak.Array) -> dict[str, np.ndarray]:
     """mjj, pT of the pair and the transverse mass of (dijet + MET), as in the s-channel SVJ search."""
     j1, j2 = _leading_pair(events)
-    a, b = _p4(j1), _p4(j2)
+    a, b = four_momentum(j1), four_momentum(j2)
     px, py, pz, e = (x + y for x, y in zip(a, b))
     mjj2 = e**2 - px**2 - py**2 - pz**2
     mjj = np.sqrt(np.maximum(_np(mjj2), 0.0))

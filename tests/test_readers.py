@@ -18,7 +18,7 @@ from analysis.io.delphes import write_delphes
 from analysis.io.inputs import read_input
 from analysis.io.nanoaod import ASSOCIATION, InputError, jet_constituents, read_events, write_tree
 from analysis.selection.cuts import apply_selection, select_objects
-from analysis.selection.variables import count_objects
+from analysis.selection.variables import count_objects, dijet_system
 
 
 @pytest.fixture(scope="module")
@@ -254,7 +254,6 @@ def test_autoencodesvj_preselection_hand_count(generated):
     n_lep = count_objects(sel, "n_lepton")
     fj = ak.pad_none(sel.FatJet, 2, clip=True)
     deta = np.abs(np.asarray(ak.to_numpy(ak.fill_none(fj.eta[:, 0] - fj.eta[:, 1], np.nan))))
-    from analysis.selection.variables import dijet_system
     mt = dijet_system(sel)["mt"]
     steps = [flat(ak.num(sel.FatJet)) >= 2, deta <= 1.5, mt >= 1500, flat(ev.MET.pt) / mt >= 0.25, n_lep <= 0]
     hand, expect = np.ones(len(ev), bool), [len(ev)]

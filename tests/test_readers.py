@@ -324,3 +324,9 @@ def test_files_sample_config_errors(generated, tmp_path, over, match):
     cfg = _config(tmp_path, {"x": spec, "svj_s_m2000_r0.3": {}})
     with pytest.raises(ConfigError, match=match):
         load_config(cfg)
+
+
+def test_on_bad_line_value_checked(tmp_path):
+    cfg = _config(tmp_path, {"qcd": {}, "svj_s_m2000_r0.3": {}}, inputs={"on_bad_line": "ignore"})
+    with pytest.raises(ConfigError, match="inputs.on_bad_line'.*one of fail, skip"):
+        load_config(cfg)

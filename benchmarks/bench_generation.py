@@ -4,7 +4,8 @@ Runs ``generate_sample`` as the tasks do, with timers wrapped around its stages 
 patched in place for the run), so the numbers are those of the real path. The baseline is Pythia's own
 event generation (``nextBatch``) in the same run; the goal is <= 10% of the time outside it. Prints
 events/s per core for Pythia alone and for the whole chain, the breakdown by stage, and the soft-drop
-speed-up over fastjet-contrib's SoftDrop (the previous path) on the same jets.
+speed-up over fastjet-contrib's SoftDrop (the previous path) on the same jets. Times are process CPU
+time, so other jobs on a shared machine do not distort the per-core rates.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_generation.py [--events 1000] [--samples qcd svj] [--no-mpi]
 """
@@ -54,17 +55,17 @@ STAGES = [
 
 @contextlib.contextmanager
 def timed_stages(totals: collections.Counter):
-    """Wrap each stage function so its wall time adds up in ``totals``; restore them afterwards."""
+    """Wrap each stage function so its CPU time adds up in ``totals``; restore them afterwards."""
     saved = [(mod, name, getattr(mod, name)) for mod, name, _ in STAGES]
 
     def wrap(fn, stage):
         @functools.wraps(fn)
         def inner(*args, **kwargs):
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             try:
                 return fn(*args, **kwargs)
             finally:
-                totals[stage] += time.perf_counter() - t0
+                totals[stage] += time.process_time() - t0
         return inner
 
     def timed_records(fn):
@@ -72,24 +73,24 @@ def timed_stages(totals: collections.Counter):
         def inner(*args, **kwargs):
             it = fn(*args, **kwargs)
             while True:
-                t0 = time.perf_counter()
+                t0 = time.process_time()
                 try:
                     batch = next(it)
                 except StopIteration:
                     return
                 finally:
-                    totals["pythia"] += time.perf_counter() - t0
+                    totals["pythia"] += time.process_time() - t0
                 yield batch
         return inner
 
     def timed_init(fn):
         @functools.wraps(fn)
         def inner(*args, **kwargs):
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             try:
                 return fn(*args, **kwargs)
             finally:
-                totals["pythia init"] += time.perf_counter() - t0
+                totals["pythia init"] += time.process_time() - t0
         return inner
 
     try:
@@ -107,9 +108,9 @@ def timed_stages(totals: collections.Counter):
 def bench(name: str, sample: dict, n_events: int, seed: int) -> dict:
     totals: collections.Counter = collections.Counter()
     with tempfile.TemporaryDirectory() as tmp, timed_stages(totals):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         generation.generate_sample(sample, n_events, seed, os.path.join(tmp, "bench.root"))
-        wall = time.perf_counter() - t0
+        wall = time.process_time() - t0
     run = wall - totals["pythia init"]
     outside = run - totals["pythia"]
     # soft drop runs inside cluster_fatjets: report it on its own and the clustering without it
@@ -134,15 +135,15 @@ def bench_softdrop(sample: dict, n_events: int, seed: int) -> None:
     particles = reconstruct(generation.final_state(record, pythia.particleData), resolve_detector(None),
                             generation.detector_rng(seed))
     _, constituents = clustering.cluster_fatjets(particles)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     ours = clustering.softdrop_mass(constituents)
-    t_ours = time.perf_counter() - t0
+    t_ours = time.process_time() - t0
     per_jet = ak.flatten(constituents, axis=1)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     seq = fastjet.ClusterSequence(ak.zip({k: per_jet[k] for k in ("px", "py", "pz", "E")}, with_name="Momentum4D"),
                                   fastjet.JetDefinition(fastjet.cambridge_algorithm, fastjet.JetDefinition.max_allowable_R))
     ref = seq.exclusive_jets_softdrop_grooming(njets=1, beta=0.0, symmetry_cut=0.1, R0=0.8).msoftdrop
-    t_ref = time.perf_counter() - t0
+    t_ref = time.process_time() - t0
     same = np.allclose(ak.to_numpy(ak.flatten(ours)), ak.to_numpy(ref), rtol=1e-7, atol=1e-6)
     n_jets = len(per_jet)
     print(f"  soft drop, {n_jets} jets: vectorised {1e3 * t_ours / n_jets:.3f} ms/jet, fastjet-contrib "

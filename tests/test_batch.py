@@ -60,20 +60,14 @@ def _start(kind: str):
     return f"{kind}: start" in out.stdout  # the daemons were not running before
 
 
-@pytest.fixture(scope="session")
-def condor():
-    started = _start("condor")
-    yield "htcondor"
+@pytest.fixture(scope="session", params=[("condor", "htcondor"), ("slurm", "slurm")], ids=lambda p: p[1])
+def workflow(request):
+    """A running local pool (started once, stopped at the end if this session started it); its --workflow."""
+    kind, name = request.param
+    started = _start(kind)
+    yield name
     if started:
-        subprocess.run(["bash", str(BATCH / "condor-stop.sh")], capture_output=True, timeout=120)
-
-
-@pytest.fixture(scope="session")
-def slurm():
-    started = _start("slurm")
-    yield "slurm"
-    if started:
-        subprocess.run(["bash", str(BATCH / "slurm-stop.sh")], capture_output=True, timeout=120)
+        subprocess.run(["bash", str(BATCH / f"{kind}-stop.sh")], capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -212,13 +206,8 @@ def _run_scheduler(ctx: dict, workflow: str):
 
 
 @pytest.mark.batch
-def test_htcondor_equals_local_and_resubmits(condor, setup):
-    _run_scheduler(setup, condor)
-
-
-@pytest.mark.batch
-def test_slurm_equals_local_and_resubmits(slurm, setup):
-    _run_scheduler(setup, slurm)
+def test_scheduler_equals_local_and_resubmits(workflow, setup):
+    _run_scheduler(setup, workflow)
 
 
 def _job_file(task: str, workflow: str, cfg_path: str) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from analysis.event_features import event_feature_names
 from analysis.features import available_features
 from analysis.features.representations import available_representations, check_representation_name
 from analysis.generation.catalogue import expand_grids
@@ -239,9 +240,17 @@ def load_config(name: str) -> Config:
     samples = _resolve_samples(raw["samples"], _catalogue("samples", directory), generation, path)
     selection = _pick(raw["selection"], _catalogue("selections", directory), path, "selection")
     features = _pick(raw["features"], _catalogue("features", directory), path, "features")
-    unknown = [n for n in features.get("names", []) if n not in available_features()]
-    _require(not unknown, path, f"features ({features['name']})",
-             f"unknown feature names {unknown} (available: {', '.join(available_features())})")
+    _require(features.get("level", "jet") in ("jet", "event"), path, f"features ({features['name']}).level",
+             "'jet' (one row per AK8 jet) or 'event' (one row per event, its objects in a fixed layout)")
+    if features.get("level") == "event":  # the column names follow from the object layout
+        try:
+            features["names"] = event_feature_names(features)
+        except ValueError as e:
+            raise ConfigError(f"{path}: features ({features['name']}).{e}") from None
+    else:
+        unknown = [n for n in features.get("names", []) if n not in available_features()]
+        _require(not unknown, path, f"features ({features['name']})",
+                 f"unknown feature names {unknown} (available: {', '.join(available_features())})")
     try:
         validate_selection(selection)
     except ValueError as e:
@@ -282,7 +291,7 @@ def load_config(name: str) -> Config:
              f"one of {', '.join(ON_BAD_FILE)} (skip: an unreadable input file is counted and left out)")
     training = {"seed": 1, "device": "auto"} | (raw.get("training") or {})
     plots = {"eps_b": [1e-4, 1e-3, 1e-2, 0.1, 0.5], "injections": [0.005, 0.01, 0.025], "lumi_fb": 138.0,
-             "sculpting_eps_b": [0.5, 0.1, 0.01]} | (raw.get("plots") or {})
+             "sculpting_eps_b": [0.5, 0.1, 0.01], "max_feature_panels": 12} | (raw.get("plots") or {})
 
     return Config(
         name=path.stem, path=str(path), generation=generation, samples=samples, selection=selection,

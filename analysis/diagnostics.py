@@ -63,11 +63,11 @@ def negative_samples(model: nn.Module, cfg: dict, x_data: np.ndarray, n: int, se
         raise ValueError(f"model kind {cfg.get('kind', 'ae')!r} has no sampler: negatives need an NAE or WNAE config")
     gen = torch.Generator(device=device).manual_seed(int(seed))
     rows = torch.randint(0, x_data.shape[0], (n,), generator=gen, device=device)
-    x0 = sampler.initial(torch.as_tensor(x_data, device=device)[rows], gen)
+    x0 = sampler.initial(torch.as_tensor(x_data, device=device)[rows], gen, model)  # omi starts need the model
     model.eval()
     x = x0
     for _ in range(relax):
-        x = sampler.run_chain(model.energy, x, gen, differentiable=False)
+        x = sampler.run_chain(model.energy, x, gen, differentiable=False, energy_grad=getattr(model, "energy_grad", None))
     return x.detach().double().cpu().numpy()
 
 

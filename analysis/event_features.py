@@ -24,6 +24,8 @@ OBJECT_TYPES: dict[str, tuple[str, str]] = {
     "muon": ("Muon", "all"),
     "photon": ("Photon", "all"),
 }
+# what an event-level table reads from a skim (absent ones are empty)
+EVENT_COLLECTIONS = ("FatJet", "Jet", "Electron", "Muon", "Photon")
 OBJECT_FIELDS = ("e", "pt", "eta", "phi", "present")
 EVENT_FIELDS = ("met", "met_phi", "ht")
 

@@ -14,6 +14,7 @@ import numpy as np
 
 import torch
 
+from analysis.challenge import TABLE_COLUMNS, TOTAL_COLUMNS, challenge_rows, total_improvement, write_csv
 from analysis.dataset import scaled
 from analysis.diagnostics import architecture, negative_samples, reconstructions
 from analysis.metrics import mass_sculpting, roc_curve, sb_vs_cut, summarize
@@ -79,11 +80,18 @@ def build_report(data: dict, scores: dict[str, np.ndarray], histories: dict[str,
     figures += _sb_figures(per_model, summary, plots_cfg, stem)
     figures += _auc_grids(data, summary, stem)
     x_train = scaled(data, (data["label"] == 0) & (data["split"] == 0))
-    figures += _model_figures(data, x_train, checkpoints or {}, stem)
-    figures += _negatives_by_epoch(data, x_train, negatives or {}, histories, stem)
+    max_panels = int(plots_cfg["max_feature_panels"])
+    figures += _model_figures(data, x_train, checkpoints or {}, stem, max_panels)
+    figures += _negatives_by_epoch(data, x_train, negatives or {}, histories, stem, max_panels)
     sculpting, sculpt_figs = _sculpting(data, scores, plots_cfg, stem)
     figures += sculpt_figs
-    write_summary(summary, meta, stem("summary.json"), stem("summary.md"), extra={"mass_sculpting": sculpting})
+    extra = {"mass_sculpting": sculpting}
+    if plots_cfg.get("challenge_channel"):  # Dark Machines tables, in the challenge's csv layouts
+        rows = challenge_rows(summary, str(plots_cfg["challenge_channel"]))
+        write_csv(stem("challenge.csv"), rows, TABLE_COLUMNS)
+        write_csv(stem("challenge_total_improvement.csv"), total_improvement(rows), TOTAL_COLUMNS)
+        extra["challenge"] = rows
+    write_summary(summary, meta, stem("summary.json"), stem("summary.md"), extra=extra)
     pngs = sorted(os.path.basename(f) for f in figures if f.endswith(".png"))
     write_index(pngs, meta, outdir)
     return summary
@@ -162,14 +170,17 @@ def _sculpting(data: dict, scores: dict, plots_cfg: dict, stem) -> tuple[dict, l
     for m, s in scores.items():
         out[m] = {}
         for var, (x, xlabel) in variables.items():
-            res = mass_sculpting(s[test_bkg], x, data["weight"][test_bkg], eps_b_points=eps, bins=20)
+            has = np.isfinite(x)  # e.g. no dijet mass in an event with one jet: sculpting of the others
+            if has.sum() < 2:
+                continue
+            res = mass_sculpting(s[test_bkg][has], x[has], data["weight"][test_bkg][has], eps_b_points=eps, bins=20)
             out[m][var] = {str(e): c["jsd"] for e, c in res["cuts"].items()}
             figures += plot_mass_sculpting(res, m, xlabel, stem(f"sculpting_{var}_{m}"))
     return out, figures
 
 
 def _model_figures(data: dict, x_train: np.ndarray, checkpoints: dict[str, str], stem,
-                   n_negatives: int = 2000) -> list[str]:
+                   max_panels: int, n_negatives: int = 2000) -> list[str]:
     names = data["feature_names"]
     bkg = data["label"] == 0
     x_bkg = scaled(data, bkg & (data["split"] == 2))
@@ -179,21 +190,34 @@ def _model_figures(data: dict, x_train: np.ndarray, checkpoints: dict[str, str],
     figures = []
     for m, path in checkpoints.items():
         model, cfg = load_model(path), torch.load(path, map_location="cpu", weights_only=True)["cfg"]
-        figures += plot_inputs_vs_reconstruction(x_bkg, reconstructions(model, x_bkg), x_sig,
-                                                 reconstructions(model, x_sig), names, f"{m}, {sig_name}",
-                                                 stem(f"reconstruction_{m}"))
+        cols, note = _panels(names, x_bkg, x_sig, max_panels)
+        figures += plot_inputs_vs_reconstruction(x_bkg[:, cols], reconstructions(model, x_bkg)[:, cols], x_sig[:, cols],
+                                                 reconstructions(model, x_sig)[:, cols], [names[c] for c in cols],
+                                                 f"{m}, {sig_name}{note}", stem(f"reconstruction_{m}"))
         figures += plot_architecture(architecture(model), m.upper(), stem(f"architecture_{m}"))
         if cfg.get("sampler"):
             neg = negative_samples(model, cfg, x_train, min(n_negatives, len(x_train)), seed=0)
-            figures += plot_negative_samples(x_train, neg, names, f"{m}, selected epoch", stem(f"negatives_{m}"))
+            cols, note = _panels(names, x_train, neg, max_panels)
+            figures += plot_negative_samples(x_train[:, cols], neg[:, cols], [names[c] for c in cols],
+                                             f"{m}, selected epoch{note}", stem(f"negatives_{m}"))
     return figures
 
 
+def _panels(names: list[str], a: np.ndarray, b: np.ndarray, n: int) -> tuple[list[int], str]:
+    """The columns a per-feature figure shows: all, or the ``n`` where the two (scaled) samples differ most
+    in mean and width (a 78-feature event record would otherwise make an unreadable, slow figure)."""
+    if len(names) <= n:
+        return list(range(len(names))), ""
+    diff = np.abs(a.mean(axis=0) - b.mean(axis=0)) + np.abs(a.std(axis=0) - b.std(axis=0))
+    cols = sorted(np.argsort(-diff, kind="stable")[:n].tolist())
+    return cols, f" ({n} of {len(names)} features, largest differences)"
+
+
 def _negatives_by_epoch(data: dict, x_train: np.ndarray, negatives: dict[str, str], histories: dict[str, dict],
-                        stem) -> list[str]:
+                        stem, max_panels: int) -> list[str]:
     """The WNAE papers' view of a collapse: negatives against the training data (``x_train``, scaled) as
     training goes on."""
-    figures = []
+    figures, names = [], data["feature_names"]
     for m, path in negatives.items():
         with h5py.File(path, "r") as f:
             epochs = sorted(int(k[6:]) for k in f.keys())
@@ -203,6 +227,8 @@ def _negatives_by_epoch(data: dict, x_train: np.ndarray, negatives: dict[str, st
             chosen = dict.fromkeys(e for e in (epochs[0], best, epochs[-1]) if e in epochs)
             for e in chosen:
                 tag = "selected epoch" if e == best else "epoch"
-                figures += plot_negative_samples(x_train, f[f"epoch_{e:03d}"][()], data["feature_names"],
-                                                 f"{m}, {tag} {e}", stem(f"negatives_{m}_epoch{e:03d}"))
+                neg = f[f"epoch_{e:03d}"][()]
+                cols, note = _panels(names, x_train, neg, max_panels)
+                figures += plot_negative_samples(x_train[:, cols], neg[:, cols], [names[c] for c in cols],
+                                                 f"{m}, {tag} {e}{note}", stem(f"negatives_{m}_epoch{e:03d}"))
     return figures

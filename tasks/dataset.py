@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from analysis.config import short_hash
 from analysis.dataset import build_dataset, concat_tables, jet_table, read_table, write_table
+from analysis.event_features import EVENT_COLLECTIONS, event_table
 from analysis.io.nanoaod import read_events
 from tasks.base import Task, atomic_paths, read_json, write_json
 from tasks.samples import SampleWorkflow, SkimEvents
@@ -31,7 +32,11 @@ class JetTables(SampleWorkflow):
         cfg, inp = self.cfg, self.input()
         flow = read_json(inp["cutflow"].path)
         table = None
-        if "skipped" not in flow:
+        if "skipped" not in flow and cfg.features.get("level") == "event":
+            events = read_events(inp["events"].path, [*EVENT_COLLECTIONS, "MET", "genWeight", "event"],
+                                 optional=EVENT_COLLECTIONS)
+            table = event_table(events, cfg.selection, cfg.features)
+        elif "skipped" not in flow:
             events = read_events(inp["events"].path, ["FatJet", "PFCands", "MET", "genWeight", "event"])
             table = jet_table(events, cfg.selection, cfg.features["names"], cfg.dataset["jets_per_event"],
                               cfg.dataset.get("representations", []))

@@ -50,6 +50,7 @@ STAGES = [
     (nanoaod, "cluster_fatjets", "AK8 clustering (incl. soft drop)"),
     (nanoaod, "cluster_jets", "AK4 clustering"),
     (generation, "write_nanoaod", "writing"),
+    (generation, "make_pythia", "pythia init"),
 ]
 
 
@@ -83,26 +84,15 @@ def timed_stages(totals: collections.Counter):
                 yield batch
         return inner
 
-    def timed_init(fn):
-        @functools.wraps(fn)
-        def inner(*args, **kwargs):
-            t0 = time.process_time()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                totals["pythia init"] += time.process_time() - t0
-        return inner
-
     try:
         for mod, name, stage in STAGES:
             setattr(mod, name, wrap(getattr(mod, name), stage))
         generation.generate_records = timed_records(saved_records := generation.generate_records)
-        generation.make_pythia = timed_init(saved_init := generation.make_pythia)
         yield
     finally:
         for mod, name, fn in saved:
             setattr(mod, name, fn)
-        generation.generate_records, generation.make_pythia = saved_records, saved_init
+        generation.generate_records = saved_records
 
 
 def bench(name: str, sample: dict, n_events: int, seed: int) -> dict:

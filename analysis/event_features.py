@@ -12,9 +12,10 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
+from analysis.io.darkmachines import energy
 from analysis.io.nanoaod import as_numpy
 from analysis.selection.cuts import select_objects
-from analysis.selection.variables import dijet_system
+from analysis.selection.variables import VARIABLES, dijet_system
 
 # object type -> (collection in the event record, which of its objects: all, b-tagged or not b-tagged)
 OBJECT_TYPES: dict[str, tuple[str, str]] = {
@@ -68,9 +69,7 @@ def _padded(x: ak.Array, n: int) -> np.ndarray:
 
 def _slots(objs: ak.Array, n: int) -> np.ndarray:
     """(events, n, 5): E, pT, eta, phi, present of the n leading objects, zeros where absent."""
-    mass = objs.mass if "mass" in objs.fields else ak.zeros_like(objs.pt)
-    energy = np.sqrt((objs.pt * np.cosh(objs.eta)) ** 2 + mass**2)
-    cols = [energy, objs.pt, objs.eta, objs.phi, ak.ones_like(objs.pt)]
+    cols = [energy(objs), objs.pt, objs.eta, objs.phi, ak.ones_like(objs.pt)]
     return np.stack([_padded(c, n) for c in cols], axis=2)
 
 
@@ -80,13 +79,12 @@ def event_table(events: ak.Array, selection: dict, spec: dict) -> dict:
     validate_event_spec(spec)
     events = select_objects(events, selection.get("objects"))
     n_ev = len(events)
-    blocks, counts, ht = [], [], np.zeros(n_ev)
+    blocks, counts = [], []
     for kind, n in spec["objects"].items():
         objs = _objects(events, kind)
         blocks.append(_slots(objs, n).reshape(n_ev, -1))
         counts.append(as_numpy(ak.num(objs), np.float64))
-        if kind in ("jet", "bjet"):
-            ht += as_numpy(ak.sum(objs.pt, axis=1), np.float64)
+    ht = VARIABLES["ht"](events)  # the selection's HT (all selected jets), whichever types are kept
     met, met_phi = as_numpy(events.MET.pt, np.float64), as_numpy(events.MET.phi, np.float64)
     feats = np.concatenate([*blocks, np.stack([met, met_phi, ht], axis=1), np.stack(counts, axis=1)], axis=1)
     if "FatJet" in events.fields:  # mjj and MT for the sculpting figures: AK8 jets, else the AK4 jets

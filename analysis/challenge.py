@@ -18,6 +18,7 @@ import numpy as np
 
 CHALLENGE_EPS_B = (1e-2, 1e-3, 1e-4)
 TABLE_COLUMNS = ("Signal", "Model", "Chan", "AUC", "1e-2", "1e-3", "1e-4")
+EPS_COLUMNS = dict(zip(CHALLENGE_EPS_B, TABLE_COLUMNS[4:]))  # working point -> its column
 TOTAL_COLUMNS = ("Model", "MinTotalImprovement", "MedianTotalImprovement", "MaxTotalImprovement")
 
 
@@ -34,9 +35,9 @@ def challenge_rows(summary: dict, channel: str) -> list[dict]:
                 raise ValueError(f"model {model!r}, signal {signal!r}: no efficiency at eps_B {missing}; "
                                  f"add them to plots.eps_b")
             row = {"Signal": signal, "Model": model, "Chan": channel, "AUC": m["auc"]}
-            for e in CHALLENGE_EPS_B:
+            for e, col in EPS_COLUMNS.items():
                 p = m["si"][e]
-                row[f"{e:.0e}".replace("e-0", "e-")] = p["eps_s"] if p["reachable"] else math.nan
+                row[col] = p["eps_s"] if p["reachable"] else math.nan
             rows.append(row)
     return rows
 
@@ -45,7 +46,7 @@ def total_improvement(rows: list[dict]) -> list[dict]:
     """Per model: min / median / max over signals of the channels' best SI combined in quadrature."""
     per: dict[str, dict[str, float]] = {}
     for r in rows:
-        si = [r[k] / math.sqrt(float(k)) for k in TABLE_COLUMNS[4:] if not math.isnan(r[k])]
+        si = [r[col] / math.sqrt(e) for e, col in EPS_COLUMNS.items() if not math.isnan(r[col])]
         best = max(si, default=0.0)
         per.setdefault(r["Model"], {}).setdefault(r["Signal"], 0.0)
         per[r["Model"]][r["Signal"]] += best**2

@@ -47,7 +47,7 @@ def _graph(model: AutoEncoder, which: str) -> nn.Module:
 def export_model(model: AutoEncoder, n_features: int, folder: str) -> dict[str, str]:
     """Write {autoencoder,score}.{pt (TorchScript), onnx} into `folder`; returns name -> path.
 
-    Each file is written to a temporary name first and renamed, so a kill leaves no half-written export.
+    Writes in place: callers that need an all-or-nothing export write `folder` atomically (ExportModel does).
     """
     os.makedirs(folder, exist_ok=True)
     example = torch.zeros(2, n_features)
@@ -55,15 +55,11 @@ def export_model(model: AutoEncoder, n_features: int, folder: str) -> dict[str, 
     for which in GRAPHS:
         graph = _graph(model, which)
         ts_path, onnx_path = os.path.join(folder, f"{which}.pt"), os.path.join(folder, f"{which}.onnx")
-        tmp = f"{ts_path}.tmp-{os.getpid()}"
-        torch.jit.save(torch.jit.script(graph), tmp)
-        os.replace(tmp, ts_path)
-        tmp = f"{onnx_path}.tmp-{os.getpid()}"
+        torch.jit.save(torch.jit.script(graph), ts_path)
         with warnings.catch_warnings():  # the TorchScript-based exporter: no onnxscript needed
             warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(graph, (example,), tmp, dynamo=False, input_names=["x"], output_names=[which],
+            torch.onnx.export(graph, (example,), onnx_path, dynamo=False, input_names=["x"], output_names=[which],
                               dynamic_axes={"x": {0: "n"}, which: {0: "n"}}, opset_version=17)
-        os.replace(tmp, onnx_path)
         paths[f"{which}_torchscript"], paths[f"{which}_onnx"] = ts_path, onnx_path
     return paths
 

@@ -35,6 +35,7 @@ from sklearn.metrics import roc_auc_score
 
 from analysis.dataset import load_dataset, scaled
 from analysis.models.registry import build_model, resolve_config
+from analysis.models.sampler import langevin_step
 from analysis.training import load_model, score, train_model
 
 
@@ -63,7 +64,7 @@ def baseline(cfg: dict, x: np.ndarray, epochs: int, device: str, seed: int) -> t
     model = build_model(c, x.shape[1]).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
     buf = ListBuffer(s["buffer_size"])
-    step = s["noise"] ** 2 / 2 if s["step_size"] is None else s["step_size"]
+    step = langevin_step(s["step_size"], s["noise"])
     lo, hi = s["bounds"]
     xt = torch.as_tensor(x)
     bs = c["batch_size"]

@@ -10,6 +10,7 @@ import numpy as np
 
 from analysis.config import short_hash
 from analysis.dataset import load_dataset, scaled
+from analysis.models.registry import resolve_config
 from analysis.training import jet_mass, negative_snapshots, train_model
 from tasks.base import Task, atomic_paths, write_json
 from tasks.dataset import FeatureDataset
@@ -83,7 +84,7 @@ class TrainModel(Task, law.LocalWorkflow, RemoteWorkflow):
         device = self.cfg.training.get("device", "auto")
         workdir = self.local_path("work")
         mcfg = self.model_cfg()
-        adversary = (mcfg.get("adversary") or {}).get("lambda", 0)  # mass decorrelation needs the jet mass
+        adversary = resolve_config(mcfg)["adversary"]["lambda"]  # mass decorrelation needs the jet mass
         history = train_model(
             mcfg, scaled(data, train), scaled(data, val), workdir,
             seed=int(self.cfg.training["seed"]), device=None if device == "auto" else device,

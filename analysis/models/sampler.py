@@ -40,6 +40,11 @@ Energy = Callable[[torch.Tensor], torch.Tensor]
 EnergyGrad = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
+def langevin_step(step_size: float | None, noise: float) -> float:
+    """The Langevin step size: as configured, or noise^2 / 2 when unset (the overdamped-Langevin relation)."""
+    return noise**2 / 2.0 if step_size is None else step_size
+
+
 @dataclass(frozen=True)
 class Chain:
     """Settings of one Langevin chain (input space, or the latent chain of ``omi``)."""
@@ -161,12 +166,12 @@ class LangevinSampler:
             raise ValueError(f"sampler.bound_mode must be one of {BOUND_MODES}, got {bound_mode!r}")
         if init == "omi" and not latent_dim:
             raise ValueError("sampler.init 'omi' needs the model's latent dimension")
-        self.chain = Chain(n_steps, noise**2 / 2.0 if step_size is None else step_size, noise, temperature,
+        self.chain = Chain(n_steps, langevin_step(step_size, noise), noise, temperature,
                            None if bounds is None else (float(bounds[0]), float(bounds[1])), bound_mode,
                            clip_grad, mh, noise_final)
         lat = {**LATENT_DEFAULTS, **(latent or {})}
-        self.latent_chain = Chain(lat["n_steps"], lat["noise"] ** 2 / 2.0 if lat["step_size"] is None
-                                  else lat["step_size"], lat["noise"], lat["temperature"])
+        self.latent_chain = Chain(lat["n_steps"], langevin_step(lat["step_size"], lat["noise"]), lat["noise"],
+                                  lat["temperature"])
         self.replay_ratio = replay_ratio
         self.init = init
         self.fresh = fresh
@@ -179,11 +184,9 @@ class LangevinSampler:
         self.ptr = 0
         self.acceptance = torch.ones((), device=self.device)  # of the last input-space chain
 
-    # the input chain's settings, read by tests and diagnostics
-    n_steps = property(lambda self: self.chain.n_steps)
+    # the input chain's settings, read by tests
     step_size = property(lambda self: self.chain.step_size)
     noise = property(lambda self: self.chain.noise)
-    bounds = property(lambda self: self.chain.bounds)
 
     def _fresh(self, n: int, generator: torch.Generator) -> torch.Tensor:
         if self.init == "omi":  # latent prior

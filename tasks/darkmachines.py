@@ -17,6 +17,11 @@ class ExportDarkMachines(SampleWorkflow):
     constituents) are what the later stages see, exactly as with the challenge's own files.
     """
 
+    def create_branch_map(self) -> dict:
+        """Only the chunks of samples read as csv, with their GenerateEvents / SkimEvents branch numbers."""
+        return {b: (s, c) for b, (s, c) in super().create_branch_map().items()
+                if self.cfg.samples[s].get("format") == "darkmachines"}
+
     def branch_hash(self) -> str:
         return self.cfg.sample_hash(self.sample)
 

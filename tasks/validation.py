@@ -23,7 +23,7 @@ class PlotValidation(Task):
 
     def run(self):
         gen = GenerateEvents.req(self)
-        files: dict[str, list[str]] = {s: [] for s in self.cfg.samples}
+        files: dict[str, list[str]] = {s: [] for s, spec in self.cfg.samples.items() if "files" not in spec}
         for b, (sample, _chunk) in gen.branch_map.items():
             files[sample].append(gen.as_branch(b).output()["events"].path)
         with atomic_paths(self.output().path) as (tmp,):

@@ -1,6 +1,7 @@
 """Event generation and skimming: one branch per (sample, chunk)."""
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import law
@@ -79,7 +80,7 @@ class SkimEvents(SampleWorkflow):
     def branch_hash(self) -> str:
         return self.cfg.skim_hash(self.sample)
 
-    @property
+    @functools.cached_property
     def input_file(self) -> str | None:
         """The file this branch reads for a sample given by `files:`; None for a generated chunk."""
         spec = self.cfg.samples[self.sample]

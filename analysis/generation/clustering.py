@@ -58,10 +58,6 @@ def cluster_jets(particles: ak.Array, r: float = 0.4, min_pt: float = 20.0,
     return jets[_sort_and_select(jets, min_pt, max_abs_eta)]
 
 
-def _mass(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.maximum(e * e - px * px - py * py - pz * pz, 0.0))
-
-
 def softdrop_mass(constituents: ak.Array, beta: float = 0.0, z_cut: float = 0.1, r0: float = 0.8) -> ak.Array:
     """Soft-drop groomed mass of each jet ``[event][jet]`` from its constituents ``[event][jet][particle]``.
 

@@ -13,8 +13,8 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from analysis.features.substructure import delta_phi
 from analysis.generation.clustering import softdrop_mass
+from analysis.generation.nanoaod import nearest_index
 from analysis.io.nanoaod import InputError, jet_constituents, write_tree
 from analysis.selection.variables import four_momentum
 
@@ -67,19 +67,6 @@ def _read(path: str, branches: dict, coll: str, members: dict[str, str]) -> ak.A
         raise InputError(f"{path}: cannot read {coll} ({type(e).__name__}: {e})") from None
 
 
-def match_to_jets(cands: ak.Array, jets: ak.Array, r: float) -> ak.Array:
-    """Index of the nearest jet within Delta R < r for every candidate, -1 where none."""
-    pairs = ak.cartesian({"c": cands, "j": jets}, axis=1, nested=True)  # [event][cand][jet]
-    n_jets = ak.num(pairs, axis=2)
-    flat = ak.flatten(ak.flatten(pairs, axis=2), axis=1)
-    deta = ak.to_numpy(flat.c.eta - flat.j.eta)
-    dphi = delta_phi(ak.to_numpy(flat.c.phi), ak.to_numpy(flat.j.phi))
-    dr = ak.unflatten(ak.unflatten(np.hypot(deta, dphi), ak.flatten(n_jets)), ak.num(cands))
-    nearest = ak.argmin(dr, axis=2)
-    close = ak.fill_none(ak.min(dr, axis=2), np.inf) < r
-    return ak.values_astype(ak.where(close, ak.fill_none(nearest, -1), -1), np.int32)
-
-
 def _constituents(path: str, branches: dict, fatjets: ak.Array, r: float) -> ak.Array:
     """Energy-flow objects near a FatJet, as PFCands with fatJetIdx (unmatched ones are dropped)."""
     parts = []
@@ -100,7 +87,7 @@ def _constituents(path: str, branches: dict, fatjets: ak.Array, r: float) -> ak.
     if not parts:
         raise InputError(f"{path}: tree '{TREE}' has none of {', '.join(EFLOW)}: no FatJet constituents")
     cands = ak.concatenate(parts, axis=1)
-    idx = match_to_jets(cands, fatjets, r)
+    idx = ak.values_astype(nearest_index(cands, fatjets, r), np.int32)
     keep = idx >= 0
     return ak.with_field(cands[keep], idx[keep], "fatJetIdx")
 

@@ -75,12 +75,23 @@ def write_table(path: str, table: dict | None, info: dict) -> None:
         f.attrs["info"] = json.dumps(info, sort_keys=True)
         for k, v in (table or {}).items():
             if k == "representations":
-                for name, rep in v.items():
-                    group = f.create_group(f"representations/{name}")
-                    for field, array in rep.items():
-                        group.create_dataset(field, data=array)
+                _write_representations(f, v, compress=False)
             else:
                 f.create_dataset(k, data=v)
+
+
+def _write_representations(f: h5py.File, reps: dict[str, dict], compress: bool) -> dict[str, h5py.Group]:
+    """``representations/<name>/<field>`` groups (gzip for arrays over 1 MB when ``compress``)."""
+    groups = {}
+    for name, rep in reps.items():
+        groups[name] = f.create_group(f"representations/{name}")
+        for k, v in rep.items():
+            groups[name].create_dataset(k, data=v, compression="gzip" if compress and v.nbytes > 1 << 20 else None)
+    return groups
+
+
+def _read_group(group: h5py.Group) -> dict[str, np.ndarray]:
+    return {k: v[()] for k, v in group.items()}
 
 
 def read_table(path: str) -> tuple[dict | None, dict]:
@@ -91,8 +102,7 @@ def read_table(path: str) -> tuple[dict | None, dict]:
             return None, info
         table = {k: f[k][()] for k in f.keys() if isinstance(f[k], h5py.Dataset)}
         if "representations" in f:
-            table["representations"] = {name: {k: v[()] for k, v in group.items()}
-                                        for name, group in f["representations"].items()}
+            table["representations"] = {name: _read_group(group) for name, group in f["representations"].items()}
     return table, info
 
 
@@ -171,10 +181,8 @@ def build_dataset(samples: list[dict], feature_names: list[str], split: list[flo
         f.attrs["scaler_scale"] = scale
         f.attrs["event_view"] = "rows with equal (sample_id, event) are one event; jet_index 0, 1: its leading jets"
         f.attrs["representations"] = np.array(list(representations), dtype="S")
-        for name, parts in representations.items():
-            group = f.create_group(f"representations/{name}")
-            for k, v in concat_representations(parts).items():
-                group.create_dataset(k, data=v, compression="gzip" if v.nbytes > 1 << 20 else None)
+        reps = {name: concat_representations(parts) for name, parts in representations.items()}
+        for name, group in _write_representations(f, reps, compress=True).items():
             for k, columns in representation_attrs(name).items():
                 group[k].attrs["columns"] = np.array(columns, dtype="S")
     return summary
@@ -199,7 +207,7 @@ def load_representation(path: str, name: str, rows: np.ndarray | None = None) ->
         if f"representations/{name}" not in f:
             stored = [x.decode() for x in f.attrs.get("representations", [])]
             raise ValueError(f"{path}: no representation '{name}' (stored: {stored}; set dataset.representations)")
-        rep = {k: v[()] for k, v in f[f"representations/{name}"].items()}
+        rep = _read_group(f[f"representations/{name}"])
     return rep if rows is None else select_rows(rep, rows)
 
 

@@ -10,6 +10,8 @@ import math
 import torch
 from torch import nn
 
+from analysis.models.sampler import ChainView
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "leaky_relu": nn.LeakyReLU,
@@ -76,16 +78,55 @@ def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.T
     return (values * weights).sum() / weights.sum()
 
 
-class AutoEncoder(nn.Module):
-    """input -> hidden... -> latent -> reversed(hidden)... -> input, trained on reconstruction error.
+class EnergyModel(nn.Module):
+    """What the training loop, the sampler and the losses need of any model whose energy is a reconstruction error.
 
-    `uses_sampler` tells the training loop whether the model needs negative samples from Langevin
-    MCMC, `chain_grad` what the sampler keeps of the chain's graph (False: nothing, True: every step,
-    k: the last k steps) so the loss can be differentiated through the negatives.
+    `uses_sampler` tells the training loop whether the model needs negative samples from Langevin MCMC,
+    `chain_grad` what the sampler keeps of the chain's graph (False: nothing, True: every step, k: the last k
+    steps) so the loss can be differentiated through the negatives. Subclasses define ``energy`` (one value
+    per sample) and, when their samples are not plain rows, ``chain_view`` and ``descriptor``.
     """
 
     uses_sampler = False
     chain_grad: bool | int = False
+
+    def energy(self, x) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x) -> torch.Tensor:
+        return self.energy(x)
+
+    def chain_view(self, x) -> ChainView:
+        """What the Langevin sampler moves for the samples x, and the energy as a function of it."""
+        raise NotImplementedError
+
+    def descriptor(self, x: torch.Tensor) -> torch.Tensor:
+        """One row per sample, in which the Wasserstein distance between data and negatives is measured."""
+        return x
+
+    def weight_penalty(self, l1: float, l2: float) -> torch.Tensor | float:
+        """l1 * sum|W| + l2 * sum W^2 over the weight matrices (not the biases); 0 when both are 0."""
+        if not (l1 or l2):
+            return 0.0
+        weights = [p for name, p in self.named_parameters() if name.endswith("weight") and p.ndim == 2]
+        return sum(l1 * w.abs().sum() + l2 * (w * w).sum() for w in weights)
+
+    def reconstruction_loss(
+        self, x_pos, w: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(loss, mean positive energy, None): the plain AE objective, also the NAE/WNAE pre-training."""
+        e_pos = weighted_mean(self.energy(x_pos), w)
+        return e_pos, e_pos.detach(), None
+
+    def loss(
+        self, x_pos, x_neg, w: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(loss, mean positive energy, mean negative energy or None) for one batch."""
+        return self.reconstruction_loss(x_pos, w)
+
+
+class AutoEncoder(EnergyModel):
+    """input -> hidden... -> latent -> reversed(hidden)... -> input, trained on reconstruction error."""
 
     def __init__(self, n_features: int, hidden: list[int], latent: int, activation: str = "relu"):
         super().__init__()
@@ -98,8 +139,9 @@ class AutoEncoder(nn.Module):
         reco = self.decoder(self.encoder(x))
         return ((x - reco) ** 2).mean(dim=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.energy(x)
+    def chain_view(self, x: torch.Tensor) -> ChainView:
+        """The rows themselves, with the hand-written gradient for the detached steps."""
+        return ChainView(x, self.energy, self.energy_grad, None, x.shape[0], lambda v: v, self.decoder)
 
     @torch.no_grad()
     def energy_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -129,23 +171,3 @@ class AutoEncoder(nn.Module):
                 back = back * slope
             back = back @ layer.weight
         return (r * r).mean(dim=1), (r - back) * (2.0 / x.shape[1])
-
-    def weight_penalty(self, l1: float, l2: float) -> torch.Tensor | float:
-        """l1 * sum|W| + l2 * sum W^2 over the weight matrices (not the biases); 0 when both are 0."""
-        if not (l1 or l2):
-            return 0.0
-        weights = [m.weight for m in self.modules() if isinstance(m, nn.Linear)]
-        return sum(l1 * w.abs().sum() + l2 * (w * w).sum() for w in weights)
-
-    def reconstruction_loss(
-        self, x_pos: torch.Tensor, w: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """(loss, mean positive energy, None): the plain AE objective, also the NAE/WNAE pre-training."""
-        e_pos = weighted_mean(self.energy(x_pos), w)
-        return e_pos, e_pos.detach(), None
-
-    def loss(
-        self, x_pos: torch.Tensor, x_neg: torch.Tensor | None, w: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """(loss, mean positive energy, mean negative energy or None) for one batch."""
-        return self.reconstruction_loss(x_pos, w)

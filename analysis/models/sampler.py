@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -38,6 +39,36 @@ LATENT_DEFAULTS = {"n_steps": 10, "step_size": None, "noise": 1.0, "temperature"
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
 EnergyGrad = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class ChainView:
+    """What the sampler moves for a batch of samples, given by the model (``model.chain_view(batch)``).
+
+    ``state`` holds the chain's rows: the samples themselves for a dense model, the nodes of every graph for a
+    graph model (``groups`` = the sample of each row, None for one row per sample). ``energy`` maps a state to
+    one energy per sample, ``energy_grad`` optionally to (E, grad E) without a graph; ``rebuild`` turns a state
+    back into model input, ``decode`` a latent point per sample into a state (the omi start).
+    """
+
+    state: torch.Tensor
+    energy: Energy
+    energy_grad: EnergyGrad | None
+    groups: torch.Tensor | None
+    n_samples: int
+    rebuild: Callable[[torch.Tensor], Any]
+    decode: Callable[[torch.Tensor], torch.Tensor]
+
+    def per_sample(self, values: torch.Tensor) -> torch.Tensor:
+        """Sum of per-row values over each sample's rows, shape (n_samples,)."""
+        return per_sample_sum(values, self.groups, self.n_samples)
+
+
+def per_sample_sum(values: torch.Tensor, groups: torch.Tensor | None, n_samples: int) -> torch.Tensor:
+    """Per-row values summed over the rows of each sample (unchanged when every row is a sample)."""
+    if groups is None:
+        return values
+    return torch.zeros(n_samples, device=values.device, dtype=values.dtype).index_add(0, groups, values)
 
 
 def langevin_step(step_size: float | None, noise: float) -> float:
@@ -68,9 +99,9 @@ class Chain:
 
 
 def _energy_grad(energy: Energy, x: torch.Tensor, create_graph: bool, clip: float | None,
-                 energy_grad: EnergyGrad | None = None):
-    """(E(x) per row, grad_x E(x) norm-clipped); with create_graph both carry the graph, else detached
-    (computed by `energy_grad`, a graph-free version, when given)."""
+                 energy_grad: EnergyGrad | None = None, groups: torch.Tensor | None = None):
+    """(E(x) per sample, grad_x E(x) norm-clipped per sample); with create_graph both carry the graph, else
+    detached (computed by `energy_grad`, a graph-free version, when given)."""
     if not create_graph and energy_grad is not None:
         e, g = energy_grad(x.detach())
     else:
@@ -82,32 +113,45 @@ def _energy_grad(energy: Energy, x: torch.Tensor, create_graph: bool, clip: floa
             e = energy(x)
             (g,) = torch.autograd.grad(e.sum(), x, create_graph=create_graph)
     if clip is not None:
-        g = g * (clip / (g.norm(dim=1, keepdim=True) + 1e-12)).clamp(max=1.0)
+        norm = per_sample_sum((g * g).sum(1), groups, e.shape[0]).sqrt()
+        scale = (clip / (norm + 1e-12)).clamp(max=1.0)
+        g = g * (scale if groups is None else scale[groups])[:, None]
     return (e, g) if create_graph else (e.detach(), g.detach())
 
 
 def langevin(energy: Energy, x0: torch.Tensor, chain: Chain, generator: torch.Generator,
-             grad_steps: int | None = 0, energy_grad: EnergyGrad | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+             grad_steps: int | None = 0, energy_grad: EnergyGrad | None = None,
+             groups: torch.Tensor | None = None, n_samples: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Run `chain` from x0; returns (samples, mean acceptance as a 0-d tensor: MH and/or boundary
     rejection, 1 without either). ``grad_steps``: 0 detaches the whole chain, None keeps the graph of
     every step, k of the last k steps. `energy_grad` (x -> (E, grad E), no graph) speeds up the
-    detached steps."""
+    detached steps. `groups` (sample of each row, with `n_samples`) makes a sample out of several rows
+    (the nodes of a graph): the MH test, the boundary rejection and the gradient clipping act per sample."""
     n = chain.n_steps
     first_graph = 0 if grad_steps is None else n - min(grad_steps, n)
     drift = chain.step_size / chain.temperature
     noises = chain.noises()
+    n_samples = x0.shape[0] if groups is None else n_samples
     eps = torch.randn(n, *x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-    u = torch.rand(n, x0.shape[0], generator=generator, device=x0.device, dtype=x0.dtype) if chain.mh else None
+    u = torch.rand(n, n_samples, generator=generator, device=x0.device, dtype=x0.dtype) if chain.mh else None
     rejecting = chain.bounds is not None and chain.bound_mode == "reject"
+
+    def rows(per_sample: torch.Tensor) -> torch.Tensor:
+        return per_sample if groups is None else per_sample[groups]
+
+    def step_grad(v: torch.Tensor, graph: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        return _energy_grad(energy, v, graph, chain.clip_grad, energy_grad, groups)
+
     x = x0.detach().clone()
-    e, g = _energy_grad(energy, x, first_graph == 0, chain.clip_grad, energy_grad)
+    e, g = step_grad(x, first_graph == 0)
     n_accepted = torch.zeros((), device=x0.device)
     for i in range(n):
         y = x - drift * g + noises[i] * eps[i]
-        keep = None
+        keep = None  # per sample: stay at x
         if chain.bounds is not None:
             if rejecting:
-                keep = ((y < chain.bounds[0]) | (y > chain.bounds[1])).any(dim=1)
+                outside = ((y < chain.bounds[0]) | (y > chain.bounds[1])).any(dim=1)
+                keep = per_sample_sum(outside.to(x0.dtype), groups, n_samples) > 0
             else:
                 y = y.clamp(*chain.bounds)
         if i == n - 1 and keep is None and not chain.mh:
@@ -116,11 +160,11 @@ def langevin(energy: Energy, x0: torch.Tensor, chain: Chain, generator: torch.Ge
         graph_next = first_graph <= i + 1 < n
         if i + 1 == first_graph:  # the differentiable segment starts at this state
             x, y = x.detach(), y.detach()
-        e_y, g_y = _energy_grad(energy, y, graph_next, chain.clip_grad, energy_grad)
+        e_y, g_y = step_grad(y, graph_next)
         if chain.mh:
             var2 = 2.0 * noises[i] ** 2
-            log_q_fwd = -((y - x + drift * g) ** 2).sum(1) / var2
-            log_q_bwd = -((x - y + drift * g_y) ** 2).sum(1) / var2
+            log_q_fwd = -per_sample_sum(((y - x + drift * g) ** 2).sum(1), groups, n_samples) / var2
+            log_q_bwd = -per_sample_sum(((x - y + drift * g_y) ** 2).sum(1), groups, n_samples) / var2
             log_alpha = (-(e_y - e) / chain.temperature + log_q_bwd - log_q_fwd).detach()
             rejected = torch.log(u[i]) >= log_alpha
             keep = rejected if keep is None else keep | rejected
@@ -128,7 +172,8 @@ def langevin(energy: Energy, x0: torch.Tensor, chain: Chain, generator: torch.Ge
             x, e, g = y, e_y, g_y
         else:
             n_accepted = n_accepted + (~keep).float().mean()
-            x, e, g = torch.where(keep[:, None], x, y), torch.where(keep, e, e_y), torch.where(keep[:, None], g, g_y)
+            stay = rows(keep)[:, None]
+            x, e, g = torch.where(stay, x, y), torch.where(keep, e, e_y), torch.where(stay, g, g_y)
     acceptance = n_accepted / n if (chain.mh or rejecting) else torch.ones((), device=x0.device)
     return (x.detach() if grad_steps == 0 else x), acceptance
 
@@ -197,12 +242,21 @@ class LangevinSampler:
         x = torch.randn(n, self.n_features, generator=generator, device=self.device)
         return x if self.chain.bounds is None else x.clamp(*self.chain.bounds)
 
-    def initial(self, x_data: torch.Tensor, generator: torch.Generator, model: nn.Module | None = None) -> torch.Tensor:
-        """Chain starting points for a batch: the data (cd), a buffer/fresh mixture (pcd), or the decoded
-        end of a latent chain started from a latent buffer/fresh mixture (omi, needs `model`)."""
+    def initial(self, x_data, generator: torch.Generator, model: nn.Module | None = None) -> torch.Tensor:
+        """Chain starting state for a batch: the data (cd), a buffer/fresh mixture (pcd), or the decoded
+        end of a latent chain started from a latent buffer/fresh mixture (omi, needs `model`). `x_data` is
+        a tensor of rows, or with `model` any batch its ``chain_view`` takes (e.g. graphs)."""
+        if model is None:
+            if self.init == "omi":
+                raise ValueError("sampler.init 'omi' needs the model (its decoder) to start the chains")
+            return self._start(x_data, None, generator)
+        return self._start(None, model.chain_view(x_data), generator)
+
+    def _start(self, rows: torch.Tensor | None, view: ChainView | None, generator: torch.Generator) -> torch.Tensor:
+        state = rows if view is None else view.state
         if self.init == "cd":
-            return x_data.detach().clone()
-        n = x_data.shape[0]
+            return state.detach().clone()
+        n = view.n_samples if self.init == "omi" else state.shape[0]  # omi: one latent point per sample
         start = self._fresh(n, generator)
         if self.n_filled:
             replay = torch.rand(n, 1, generator=generator, device=self.device) < self.replay_ratio
@@ -210,21 +264,21 @@ class LangevinSampler:
             start = torch.where(replay, self.buffer[idx], start)
         if self.init == "pcd":
             return start
-        if model is None:
-            raise ValueError("sampler.init 'omi' needs the model (its decoder) to start the chains")
-        z, _ = langevin(lambda v: model.energy(model.decoder(v)), start, self.latent_chain, generator)
+        z, _ = langevin(lambda v: view.energy(view.decode(v)), start, self.latent_chain, generator)
         self._last_latent = z
         with torch.no_grad():
-            x = model.decoder(z)
+            x = view.decode(z)
         return x if self.chain.bounds is None else x.clamp(*self.chain.bounds)
 
     def run_chain(self, energy: Energy, x0: torch.Tensor, generator: torch.Generator,
-                  differentiable: bool | int = False, energy_grad: EnergyGrad | None = None) -> torch.Tensor:
+                  differentiable: bool | int = False, energy_grad: EnergyGrad | None = None,
+                  groups: torch.Tensor | None = None, n_samples: int | None = None) -> torch.Tensor:
         """Input-space chain from x0. `differentiable`: False detaches the result, True keeps the graph of
         every step (create_graph=True), an integer k of the last k steps only. `energy_grad`: a
-        graph-free (E, grad E) for the detached steps (the model's ``energy_grad``)."""
+        graph-free (E, grad E) for the detached steps (the model's ``energy_grad``); `groups`, `n_samples`:
+        the sample of each row when a sample has several (``langevin``)."""
         grad_steps = None if differentiable is True else int(differentiable)
-        x, self.acceptance = langevin(energy, x0, self.chain, generator, grad_steps, energy_grad)
+        x, self.acceptance = langevin(energy, x0, self.chain, generator, grad_steps, energy_grad, groups, n_samples)
         return x
 
     def push(self, x: torch.Tensor) -> None:
@@ -239,15 +293,17 @@ class LangevinSampler:
         self.ptr = (self.ptr + n) % size
         self.n_filled = min(self.n_filled + n, size)
 
-    def sample(self, model: nn.Module, x_data: torch.Tensor, generator: torch.Generator,
-               differentiable: bool | int = False, push: bool = True) -> torch.Tensor:
-        """As many negatives as `x_data` has rows from the chain on `model.energy`; `push` stores them
-        (for omi: their latent starting points) in the replay buffer."""
-        x = self.run_chain(model.energy, self.initial(x_data, generator, model), generator, differentiable,
-                           model.energy_grad)
+    def sample(self, model: nn.Module, x_data, generator: torch.Generator,
+               differentiable: bool | int = False, push: bool = True):
+        """As many negatives as `x_data` has samples from the chain on the model's energy, as model input
+        (``chain_view(x_data).rebuild``); `push` stores their rows (for omi: their latent starting points)
+        in the replay buffer."""
+        view = model.chain_view(x_data)
+        x = self.run_chain(view.energy, self._start(None, view, generator), generator, differentiable,
+                           view.energy_grad, view.groups, view.n_samples)
         if push:
             self.push(self._last_latent if self.init == "omi" else x)
-        return x
+        return view.rebuild(x)
 
     def state_dict(self) -> dict:
         return {"buffer": self.buffer.detach().cpu(), "n_filled": self.n_filled, "ptr": self.ptr}

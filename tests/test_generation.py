@@ -11,7 +11,7 @@ import uproot
 from analysis.generation import generate_sample
 from analysis.generation.nanoaod import BRANCHES
 from analysis.io.nanoaod import TREE
-from analysis.generation.clustering import cluster_fatjets, softdrop_mass
+from analysis.generation.clustering import cluster_fatjets, cluster_jets, softdrop_mass
 from analysis.generation.detector import reconstruct, resolve_detector
 from analysis.generation.pythia import (
     dark_lambda, dark_meson_decays, final_state, generate_records, make_pythia, pythia_seed,
@@ -105,15 +105,47 @@ def test_softdrop_grooms_and_keeps_the_top(qcd, tmp_path):
     assert light_q > 0.4 and light_q > light_t
 
 
-@pytest.mark.parametrize("beta", [0.0, 1.0])
-def test_vectorised_softdrop_equals_fastjet_contrib(beta):
-    """The batched C/A declustering gives fastjet-contrib SoftDrop's groomed mass, jet by jet."""
+@pytest.fixture(scope="module")
+def reco_particles():
+    """Reconstructed candidates of 60 SVJ events (MPI off) and of 20 QCD events with MPI (~500 each)."""
+    out = []
+    for sample, n in ((SVJ, 60), ({**QCD, "mpi": True}, 20)):
+        pythia = make_pythia(sample, 8)
+        out.append(reconstruct(final_state(next(generate_records(pythia, n)), pythia.particleData),
+                               resolve_detector(None), np.random.default_rng(0)))
+    return out
+
+
+@pytest.mark.parametrize("r, min_pt", [(0.4, 20.0), (0.8, 170.0), (1.2, 5.0)])
+def test_compiled_antikt_equals_fastjet(reco_particles, r, min_pt):
+    """The compiled clustering gives FastJet's anti-kT jets to the last bit, and the same constituents."""
     import fastjet
 
-    pythia = make_pythia({**SVJ, "params": {**SVJ["params"], "r_inv": 0.3}}, 8)
-    particles = reconstruct(final_state(next(generate_records(pythia, 60)), pythia.particleData),
-                            resolve_detector(None), np.random.default_rng(0))
-    _, constituents = cluster_fatjets(particles)
+    for particles in reco_particles:
+        momenta = ak.zip({k: particles[k] for k in ("px", "py", "pz", "E")}, with_name="Momentum4D")
+        seq = fastjet.ClusterSequence(momenta, fastjet.JetDefinition(fastjet.antikt_algorithm, r))
+        ref = seq.inclusive_jets(min_pt)
+        order = ak.argsort(np.hypot(ref.px, ref.py), axis=1, ascending=False)
+        ref, ref_index = ref[order], seq.constituent_index(min_pt)[order]
+        jets, constituents = cluster_fatjets(particles, r=r, min_pt=min_pt, max_abs_eta=np.inf)
+        assert ak.sum(ak.num(jets)) > len(particles)
+        assert ak.array_equal(ak.num(constituents, axis=2), ak.num(ref_index, axis=2))
+        offsets = np.cumsum(ak.to_numpy(ak.num(particles))) - ak.to_numpy(ak.num(particles))
+        flat_index = ak.to_numpy(ak.flatten(ref_index + offsets, axis=None))
+        for k in ("px", "py", "pz", "E"):
+            assert ak.array_equal(jets[k], ref[k])
+            assert np.array_equal(ak.to_numpy(ak.flatten(constituents[k], axis=None)),
+                                  ak.to_numpy(ak.flatten(particles[k]))[flat_index])
+        ak4 = cluster_jets(particles, r=r, min_pt=min_pt, max_abs_eta=np.inf)
+        assert all(ak.array_equal(ak4[k], jets[k]) for k in ("pt", "eta", "phi", "mass"))
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_compiled_softdrop_equals_fastjet_contrib(reco_particles, beta):
+    """The compiled C/A declustering gives fastjet-contrib SoftDrop's groomed mass, jet by jet."""
+    import fastjet
+
+    _, constituents = cluster_fatjets(reco_particles[0])
     ours = ak.to_numpy(ak.flatten(softdrop_mass(constituents, beta=beta, z_cut=0.1, r0=0.8)))
     per_jet = ak.flatten(constituents, axis=1)
     momenta = ak.zip({k: per_jet[k] for k in ("px", "py", "pz", "E")}, with_name="Momentum4D")

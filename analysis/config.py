@@ -282,6 +282,11 @@ def load_config(name: str) -> Config:
             check_representation_name(str(name))
         except ValueError as e:
             raise ConfigError(f"{path}: key 'dataset.representations': {e}") from None
+    for m, spec in models.items():  # a graph model trains on a stored representation of the jets
+        wanted = resolve_model_config(spec).get("representation")
+        if wanted is not None and wanted not in representations:
+            raise ConfigError(f"{path}: models.{m}: needs the '{wanted}' representation of the jets; "
+                              f"add it to dataset.representations (now: {representations})")
     inputs = {"on_bad_file": "fail"} | (raw.get("inputs") or {})
     for k in inputs:
         _require(k in ("on_bad_file", "on_bad_line"), path, f"inputs.{k}", "unknown key (allowed: on_bad_file, on_bad_line)")

@@ -18,6 +18,7 @@ from analysis.challenge import TABLE_COLUMNS, TOTAL_COLUMNS, challenge_rows, tot
 from analysis.dataset import scaled
 from analysis.diagnostics import architecture, negative_samples, reconstructions
 from analysis.metrics import mass_sculpting, roc_curve, sb_vs_cut, summarize
+from analysis.models.registry import is_graph
 from analysis.plotting.performance import (plot_auc_comparison, plot_auc_grid, plot_roc, plot_sb_vs_cut,
                                           plot_score_distributions, plot_si)
 from analysis.plotting.sculpting import plot_mass_sculpting
@@ -81,8 +82,13 @@ def build_report(data: dict, scores: dict[str, np.ndarray], histories: dict[str,
     figures += _auc_grids(data, summary, stem)
     x_train = scaled(data, (data["label"] == 0) & (data["split"] == 0))
     max_panels = int(plots_cfg["max_feature_panels"])
-    figures += _model_figures(data, x_train, checkpoints or {}, stem, max_panels)
-    figures += _negatives_by_epoch(data, x_train, negatives or {}, histories, stem, max_panels)
+    # the per-feature diagnostics are those of models on the flat features (a graph model's rows are nodes)
+    graphs = {m for m, path in (checkpoints or {}).items()
+              if is_graph(torch.load(path, map_location="cpu", weights_only=True)["cfg"])}
+    figures += _model_figures(data, x_train, {m: p for m, p in (checkpoints or {}).items() if m not in graphs},
+                              stem, max_panels)
+    figures += _negatives_by_epoch(data, x_train, {m: p for m, p in (negatives or {}).items() if m not in graphs},
+                                   histories, stem, max_panels)
     sculpting, sculpt_figs = _sculpting(data, scores, plots_cfg, stem)
     figures += sculpt_figs
     extra = {"mass_sculpting": sculpting}

@@ -20,14 +20,17 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
+from analysis.dataset import load_representation, scaled
 from analysis.models.adversary import Adversary
 from analysis.models.distances import exact
-from analysis.models.registry import build_model, build_sampler, resolve_config
+from analysis.models.graphs import GraphBatch, LundGraphs
+from analysis.models.registry import build_model, build_sampler, is_graph, resolve_config
 
 HISTORY_KEYS = ("loss", "val_loss", "e_pos", "e_neg", "val_wasserstein", "monitor_auc", "adv_loss", "acceptance",
                 "lr", "time_s", "phase")
@@ -44,25 +47,40 @@ def _as_features(x: np.ndarray, name: str, n_features: int | None = None) -> np.
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
+def _as_inputs(x, name: str, n_features: int | None = None) -> np.ndarray | LundGraphs:
+    """Flat features (checked by ``_as_features``) or Lund graphs (checked when built) with n_features columns."""
+    if not isinstance(x, LundGraphs):
+        return _as_features(x, name, n_features)
+    if len(x) == 0 or (n_features is not None and x.n_features != n_features):
+        raise ValueError(f"{name}: {len(x)} graphs with {x.n_features} node features; expected graphs with "
+                         f"{n_features} node features")
+    return x
+
+
+def _n_features(x: np.ndarray | LundGraphs) -> int:
+    return x.n_features if isinstance(x, LundGraphs) else x.shape[1]
+
+
 def _check_inputs(x_train, x_val, w_train, monitor, mass_train):
-    x_train = _as_features(x_train, "x_train")
+    x_train = _as_inputs(x_train, "x_train")
+    n_train = len(x_train)
     if mass_train is not None:
         mass_train = np.asarray(mass_train, dtype=np.float64)
-        if mass_train.shape != (x_train.shape[0],) or not np.isfinite(mass_train).all() or mass_train.std() == 0:
-            raise ValueError(f"mass_train must be finite, not constant and of shape ({x_train.shape[0]},), "
+        if mass_train.shape != (n_train,) or not np.isfinite(mass_train).all() or mass_train.std() == 0:
+            raise ValueError(f"mass_train must be finite, not constant and of shape ({n_train},), "
                              f"got shape {mass_train.shape}")
         mass_train = ((mass_train - mass_train.mean()) / mass_train.std()).astype(np.float32)
-    x_val = _as_features(x_val, "x_val", x_train.shape[1])
+    x_val = _as_inputs(x_val, "x_val", _n_features(x_train))
     if w_train is not None:
         w_train = np.asarray(w_train, dtype=np.float32)
-        if w_train.shape != (x_train.shape[0],):
-            raise ValueError(f"w_train must have shape ({x_train.shape[0]},), got {w_train.shape}")
+        if w_train.shape != (n_train,):
+            raise ValueError(f"w_train must have shape ({n_train},), got {w_train.shape}")
         if not np.isfinite(w_train).all() or (w_train < 0).any() or w_train.sum() <= 0:
             raise ValueError("w_train must be finite, >= 0 and not all zero")
     if monitor is not None:
-        x_mon = _as_features(monitor[0], "monitor[0]", x_train.shape[1])
+        x_mon = _as_inputs(monitor[0], "monitor[0]", _n_features(x_train))
         y_mon = np.asarray(monitor[1])
-        if y_mon.shape != (x_mon.shape[0],) or not np.isin(y_mon, (0, 1)).all() or len(np.unique(y_mon)) != 2:
+        if y_mon.shape != (len(x_mon),) or not np.isin(y_mon, (0, 1)).all() or len(np.unique(y_mon)) != 2:
             raise ValueError("monitor[1] must be labels in {0, 1} with both classes, one per row of monitor[0]")
         monitor = (x_mon, y_mon)
     return x_train, x_val, w_train, monitor, mass_train
@@ -73,17 +91,36 @@ def _seeds(seed: int) -> list[int]:
     return [int(s) for s in np.random.SeedSequence(seed).generate_state(4, dtype=np.uint32)]
 
 
+ENERGY_CHUNK = 16384  # samples per forward pass when scoring (a graph chunk holds ~max_nodes times more rows)
+
+
 @torch.no_grad()
-def _energies(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    return torch.cat([model.energy(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)])
+def _energies(model: torch.nn.Module, x, batch_size: int = ENERGY_CHUNK) -> torch.Tensor:
+    """Energies of every sample of a device set (rows tensor or GraphSet), chunk by chunk."""
+    return torch.cat([model.energy(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
-def score(model: torch.nn.Module, x: np.ndarray, batch_size: int = 65536) -> np.ndarray:
-    """Anomaly score = energy (per-sample reconstruction error), float64, one per row of x."""
+def score(model: torch.nn.Module, x: np.ndarray | LundGraphs, batch_size: int = ENERGY_CHUNK) -> np.ndarray:
+    """Anomaly score = energy (per-sample reconstruction error), float64, one per sample of x (feature rows
+    for a dense model, Lund graphs for a graph model)."""
     device = next(model.parameters()).device
     model.eval()
-    xt = torch.as_tensor(_as_features(x, "x"), device=device)
-    return _energies(model, xt, batch_size).double().cpu().numpy()
+    return _energies(model, model.prepare(_as_inputs(x, "x"), device), batch_size).double().cpu().numpy()
+
+
+def _snapshot(x) -> np.ndarray:
+    """Validation negatives as saved per epoch: the rows (a graph model's node features)."""
+    return (x.x if isinstance(x, GraphBatch) else x).detach().cpu().numpy()
+
+
+def model_inputs(cfg: dict, data: dict, path: str) -> Callable[[np.ndarray | None], np.ndarray | LundGraphs]:
+    """What the model of `cfg` sees of the dataset at `path` (loaded as `data`), as a function of a row mask
+    (None: every row): the scaled flat features, or for a graph model the Lund graphs of its representation."""
+    c = resolve_config(cfg)
+    if not is_graph(c):
+        return lambda rows=None: scaled(data, rows)
+    graphs = LundGraphs.from_representation(load_representation(path, c["representation"]), c["max_nodes"])
+    return lambda rows=None: graphs if rows is None else graphs.select(rows)
 
 
 def load_model(path: str, device: str = "cpu") -> torch.nn.Module:
@@ -161,13 +198,15 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
     if lam and mass_train is None:
         raise ValueError(f"adversary.lambda = {lam} needs the jet mass of the training jets (mass_train)")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    n, n_features = x_train.shape
+    n, n_features = len(x_train), _n_features(x_train)
     os.makedirs(workdir, exist_ok=True)
     ckpt_path = os.path.join(workdir, "checkpoint.pt")
     seed_model, seed_batch, seed_sample, seed_val = _seeds(seed)
 
     torch.manual_seed(seed_model)
-    model = build_model(cfg, n_features).to(device)
+    model = build_model(cfg, n_features)
+    model.fit_inputs(x_train)  # e.g. a graph model's node standardisation (a resume reloads the same values)
+    model = model.to(device)
     sampler = build_sampler(cfg, n_features, device)
     adv = Adversary(n_features, cfg["adversary"]["hidden"], cfg["adversary"]["input"]).to(device) if lam else None
     adv_opt = None if adv is None else torch.optim.AdamW(adv.parameters(), lr=cfg["adversary"]["lr"], fused=True)
@@ -201,13 +240,14 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
         g_sample.set_state(ck["rng"]["sample"])
         state = ck["state"]
 
-    xt = torch.as_tensor(x_train, device=device)
+    xt = model.prepare(x_train, device)
     wt = None if w_train is None else torch.as_tensor(w_train, device=device)
     mt = None if adv is None else torch.as_tensor(mass_train, device=device)
     # fixed validation subset for the sampler-based metrics (the AE uses all of x_val)
-    val_idx = torch.randperm(x_val.shape[0], generator=torch.Generator().manual_seed(seed_val))
-    xv = torch.as_tensor(x_val, device=device)
-    xv_sub = xv[val_idx[: cfg.get("val_samples", x_val.shape[0])].to(device)]
+    val_idx = torch.randperm(len(x_val), generator=torch.Generator().manual_seed(seed_val))
+    xv = model.prepare(x_val, device)
+    xv_sub = xv[val_idx[: cfg.get("val_samples", len(x_val))].to(device)]
+    xm = None if monitor is None else model.prepare(monitor[0], device)
     bs = min(cfg["batch_size"], n)
     n_batches = n // bs  # the partial last batch is dropped: static shapes, equal-size W batches
     pretrain = cfg.get("ae_pretrain_epochs", 0)
@@ -250,15 +290,15 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
 
         model.eval()
         if phase == "ae" and not model.uses_sampler:
-            val_loss = _energies(model, xv, 65536).mean().item()
+            val_loss = _energies(model, xv).mean().item()
             val_w = math.nan
         else:
             g_val = torch.Generator(device=device).manual_seed(seed_val + epoch)
             x_neg_val = sampler.sample(model, xv_sub, g_val, differentiable=False, push=False)
             with torch.no_grad():
-                val_w = exact(xv_sub, x_neg_val).item()
+                val_w = exact(model.descriptor(xv_sub), model.descriptor(x_neg_val)).item()
                 if phase == "ae":
-                    val_loss = model.reconstruction_loss(xv, None)[0].item()
+                    val_loss = _energies(model, xv).mean().item()
                 elif getattr(model, "method", None) == "exact":  # a WNAE's loss is that same W: solve it once
                     val_loss = val_w
                 else:
@@ -272,12 +312,12 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
                                f"{', '.join(bad)}; {workdir} keeps best.pt/checkpoint.pt of the last good epoch. "
                                "Lower lr or sampler.step_size, or set sampler.clip_grad / loss.gamma.")
         if model.uses_sampler:  # the validation negatives of every epoch, for the report
-            _save_array(x_neg_val.cpu().numpy(), os.path.join(workdir, NEGATIVES_DIR, f"epoch_{epoch:03d}.npy"))
+            _save_array(_snapshot(x_neg_val), os.path.join(workdir, NEGATIVES_DIR, f"epoch_{epoch:03d}.npy"))
         auc = math.nan
         if monitor is not None:
-            auc = float(roc_auc_score(monitor[1], score(model, monitor[0])))
+            auc = float(roc_auc_score(monitor[1], _energies(model, xm).double().cpu().numpy()))
 
-        selectable = phase == cfg["kind"]
+        selectable = phase != "ae" or not model.uses_sampler  # the pre-training epochs are never kept
         metric = val_w if model.uses_sampler else val_loss
         for key, value in zip(HISTORY_KEYS, (loss_m, val_loss, e_pos_m, e_neg_m, val_w, auc, adv_m, acc_m,
                                              opt.param_groups[0]["lr"], time.perf_counter() - t0, phase)):

@@ -6,6 +6,7 @@ import os
 
 from analysis.dataset import load_dataset, scaled
 from analysis.export import check_exports, export_model
+from analysis.models.registry import is_graph
 from analysis.training import load_model
 from tasks.base import atomic_paths
 from tasks.inference import Infer
@@ -24,6 +25,12 @@ class ExportModel(Infer):
 
     def output(self):
         return self.local_target("export", directory=True)
+
+    def requires(self):
+        if is_graph(self.cfg.models[self.model]):  # before anything trains
+            raise ValueError(f"config {self.cfg.path}: model '{self.model}' is a graph model; ExportModel exports "
+                             "the dense models (TorchScript/ONNX of a variable-size graph input is not supported)")
+        return super().requires()
 
     def run(self):
         data = load_dataset(self.input()["dataset"]["dataset"].path)

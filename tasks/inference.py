@@ -4,8 +4,8 @@ from __future__ import annotations
 import h5py
 import luigi
 
-from analysis.dataset import load_dataset, scaled
-from analysis.training import load_model, score
+from analysis.dataset import load_dataset
+from analysis.training import load_model, model_inputs, score
 from tasks.base import Task, atomic_paths
 from tasks.dataset import FeatureDataset
 from tasks.training import train_task
@@ -31,9 +31,10 @@ class Infer(Task):
         return self.local_target("scores.h5")
 
     def run(self):
-        data = load_dataset(self.input()["dataset"]["dataset"].path)
+        path = self.input()["dataset"]["dataset"].path
+        data = load_dataset(path)
         model = load_model(self.input()["model"]["best"].path)
-        s = score(model, scaled(data))
+        s = score(model, model_inputs(self.cfg.models[self.model], data, path)())
         with atomic_paths(self.output().path) as (tmp,):
             with h5py.File(tmp, "w") as f:
                 f.create_dataset("score", data=s)

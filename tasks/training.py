@@ -9,9 +9,9 @@ import law
 import numpy as np
 
 from analysis.config import short_hash
-from analysis.dataset import load_dataset, scaled
+from analysis.dataset import load_dataset
 from analysis.models.registry import resolve_config
-from analysis.training import jet_mass, negative_snapshots, train_model
+from analysis.training import jet_mass, model_inputs, negative_snapshots, train_model
 from tasks.base import Task, atomic_paths, write_json
 from tasks.dataset import FeatureDataset
 from tasks.remote import RemoteWorkflow
@@ -77,7 +77,8 @@ class TrainModel(Task, law.LocalWorkflow, RemoteWorkflow):
                  ("negatives", "negatives.h5"))}
 
     def run(self):
-        data = load_dataset(self.input()["dataset"].path)
+        path = self.input()["dataset"].path
+        data = load_dataset(path)
         bkg = data["label"] == 0
         train, val = bkg & (data["split"] == 0), bkg & (data["split"] == 1)
         test = data["split"] == 2
@@ -85,10 +86,11 @@ class TrainModel(Task, law.LocalWorkflow, RemoteWorkflow):
         workdir = self.local_path("work")
         mcfg = self.model_cfg()
         adversary = resolve_config(mcfg)["adversary"]["lambda"]  # mass decorrelation needs the jet mass
+        inputs = model_inputs(mcfg, data, path)
         history = train_model(
-            mcfg, scaled(data, train), scaled(data, val), workdir,
+            mcfg, inputs(train), inputs(val), workdir,
             seed=int(self.cfg.training["seed"]), device=None if device == "auto" else device,
-            monitor=(scaled(data, test), data["label"][test].astype(np.int64)),
+            monitor=(inputs(test), data["label"][test].astype(np.int64)),
             mass_train=jet_mass(data)[train] if adversary else None,
         )
         out = self.output()
@@ -115,7 +117,20 @@ class TrainWNAE(TrainModel):
     kind = "wnae"
 
 
-TRAIN_TASKS = {"ae": TrainAE, "nae": TrainNAE, "wnae": TrainWNAE}
+class TrainGraphAE(TrainModel):
+    kind = "graph_ae"
+
+
+class TrainGraphNAE(TrainModel):
+    kind = "graph_nae"
+
+
+class TrainGraphWNAE(TrainModel):
+    kind = "graph_wnae"
+
+
+TRAIN_TASKS = {"ae": TrainAE, "nae": TrainNAE, "wnae": TrainWNAE,
+               "graph_ae": TrainGraphAE, "graph_nae": TrainGraphNAE, "graph_wnae": TrainGraphWNAE}
 
 
 def train_task(task: Task, model: str) -> TrainModel:

@@ -89,7 +89,7 @@ def test_report_and_auc(chain):
     report = Path(chain["task"].output().path)
     summary = json.loads((report / "summary.json").read_text())
     models = summary["summary"]
-    assert set(models) == {"ae", "nae", "wnae"}
+    assert set(models) == {"ae", "nae", "wnae", "graph_wnae"}
     for m in models.values():
         assert set(m) == {"svj_s_m2000_r0.3"}
     # the AE never saw the signal, yet separates it
@@ -99,7 +99,7 @@ def test_report_and_auc(chain):
     assert all(p.with_suffix(".pdf").read_bytes().startswith(b"%PDF") for p in pngs)
     assert (report / "summary.md").read_text().count("|") > 10
     sculpt = summary["mass_sculpting"]
-    assert set(sculpt) == {"ae", "nae", "wnae"} and set(sculpt["ae"]) == {"event_mt", "event_mjj", "jet_mass"}
+    assert set(sculpt) == {"ae", "nae", "wnae", "graph_wnae"} and set(sculpt["ae"]) == {"event_mt", "event_mjj", "jet_mass"}
     assert all(0 <= j <= 1 for m in sculpt.values() for v in m.values() for j in v.values())
     assert models["ae"]["svj_s_m2000_r0.3"]["max_s_over_sqrt_b_lumi"] > 0
     for name in ("sb_injected_svj_s_m2000_r0.3", "sb_lumi_svj_s_m2000_r0.3", "sculpting_jet_mass_wnae",

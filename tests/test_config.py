@@ -23,7 +23,14 @@ def test_all_shipped_configs_load():
     for name in ("default", "tiny"):
         cfg = load_config(name)
         assert cfg.signals and cfg.backgrounds
-        assert set(cfg.models) == {"ae", "nae", "wnae"}
+        assert {"ae", "nae", "wnae", "graph_wnae"} <= set(cfg.models)
+        assert "lund_graph" in cfg.dataset["representations"]  # what the graph models train on
+
+
+def test_graph_model_without_its_representation_is_named(tmp_path):
+    path = _copy_config(tmp_path, edit=lambda d: d["dataset"].pop("representations"))
+    with pytest.raises(ConfigError, match="models.graph_wnae: needs the 'lund_graph' representation"):
+        load_config(path)
 
 
 def test_model_edit_changes_only_model_hashes(tmp_path):

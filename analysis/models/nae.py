@@ -14,24 +14,23 @@ import torch
 from analysis.models.ae import AutoEncoder, weighted_mean
 
 
-class NAE(AutoEncoder):
-    """AE with the contrastive NAE loss on data (x+) and detached MCMC negatives (x-)."""
+class NAEObjective:
+    """The contrastive NAE loss on data (x+) and detached MCMC negatives (x-), for any EnergyModel it is
+    mixed into (before the model class: ``class NAE(NAEObjective, AutoEncoder)``)."""
 
     uses_sampler = True
 
-    def __init__(self, n_features: int, hidden: list[int], latent: int, activation: str = "relu",
-                 gamma: float = 1.0, l1_energy: float = 0.0, l2_energy: float = 0.0, logcosh: bool = False):
-        super().__init__(n_features, hidden, latent, activation)
+    def __init__(self, *args, gamma: float = 1.0, l1_energy: float = 0.0, l2_energy: float = 0.0,
+                 logcosh: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
         self.gamma = gamma
         self.l1_energy = l1_energy
         self.l2_energy = l2_energy
         self.logcosh = logcosh
 
-    def loss(
-        self, x_pos: torch.Tensor, x_neg: torch.Tensor, w: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def loss(self, x_pos, x_neg, w: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         e_pos = self.energy(x_pos)
-        e_neg = self.energy(x_neg.detach())
+        e_neg = self.energy(x_neg)  # the sampler returns x- detached
         mean_pos = weighted_mean(e_pos, w)
         mean_neg = e_neg.mean()
         contrast = mean_pos - mean_neg
@@ -44,3 +43,7 @@ class NAE(AutoEncoder):
         if self.l2_energy:
             loss = loss + self.l2_energy * (weighted_mean(e_pos**2, w) + neg_sq)
         return loss, mean_pos.detach(), mean_neg.detach()
+
+
+class NAE(NAEObjective, AutoEncoder):
+    """MLP autoencoder trained with the NAE loss."""

@@ -1,6 +1,7 @@
 """Model kinds, their config defaults and validation, and the builders used by training and loading.
 
-A model config is a (possibly nested) dict from YAML with a ``kind`` (ae | nae | wnae). Every key has
+A model config is a (possibly nested) dict from YAML with a ``kind`` (ae | nae | wnae on the flat features,
+graph_ae | graph_nae | graph_wnae on Lund graphs, analysis/models/gnn.py). Every key has
 a default (``DEFAULTS``); an unknown key or a bad value raises ValueError naming the key. The default
 architecture is the CMS WNAE study's: input -> 10 -> 10 -> 6 (latent) -> 10 -> 10 -> input. Inputs are
 expected standardised (mean 0, std 1).
@@ -19,6 +20,11 @@ bound_mode clamp | reject, clip_grad, mh (Metropolis-Hastings), noise_final (ann
 replay_ratio, init pcd | cd | omi, fresh gaussian | uniform, latent (the omi latent chain: n_steps,
 step_size, noise, temperature)). NAE: ``loss`` (gamma, l1_energy, l2_energy, logcosh). WNAE:
 ``wasserstein`` (method exact | sinkhorn, epsilon, n_iter, grad_through_chain, grad_steps).
+Graph kinds take the same keys as their dense kind, with ``hidden`` the widths of the message-passing layers and
+``latent`` the graph-level bottleneck, plus ``representation`` (lund_graph), ``max_nodes`` (each jet's first,
+widest-angle declusterings; null: all) and ``adjacency`` (``chain``: the edge weights are Langevin variables
+too, ``reconstruct``: the decoder also predicts them, ``weight`` of their error in the energy); their replay
+buffer holds node rows (default 100000).
 
 Sampler defaults are the CMS WNAE study's: PCD from a Gaussian with a 10000-sample buffer and replay
 ratio 0.95, 10 steps, noise 0.22, step = noise^2/2, temperature 0.063 (drift 0.38 per step), bounds
@@ -47,6 +53,8 @@ from analysis.models.sampler import BOUND_MODES, FRESH, INITS, LATENT_DEFAULTS, 
 from analysis.models.wnae import WNAE
 
 MODEL_CLASSES: dict[str, type[AutoEncoder]] = {"ae": AutoEncoder, "nae": NAE, "wnae": WNAE}
+GRAPH_KINDS = ("graph_ae", "graph_nae", "graph_wnae")  # analysis/models/gnn.py, imported when built
+GRAPH_REPRESENTATIONS = ("lund_graph",)
 
 _COMMON = {
     "hidden": [10, 10], "latent": 6, "activation": "relu", "epochs": 30, "batch_size": 256,
@@ -68,6 +76,18 @@ DEFAULTS: dict[str, dict[str, Any]] = {
              "wasserstein": {"method": "exact", "epsilon": 0.05, "n_iter": 100, "grad_through_chain": False,
                              "grad_steps": 1}},
 }
+_GRAPH = {"representation": "lund_graph", "max_nodes": 32, "hidden": [32, 32], "latent": 8,
+          "adjacency": {"chain": False, "reconstruct": False, "weight": 1.0}}
+for _kind in GRAPH_KINDS:  # the dense objective's keys, a graph architecture, a replay buffer of node rows
+    _base = copy.deepcopy(DEFAULTS[_kind.removeprefix("graph_")])
+    if "sampler" in _base:
+        _base["sampler"]["buffer_size"] = 100000
+    DEFAULTS[_kind] = {**_base, "kind": _kind, **copy.deepcopy(_GRAPH)}
+
+
+def is_graph(cfg: dict) -> bool:
+    """Whether a model config is a graph model (input: a graph representation, not the flat features)."""
+    return cfg.get("kind") in GRAPH_KINDS
 
 
 def _merge(defaults: dict, given: dict, prefix: str) -> dict:
@@ -100,7 +120,7 @@ def resolve_config(cfg: dict) -> dict:
     if not isinstance(cfg, dict):
         raise ValueError(f"model config must be a mapping, got {type(cfg).__name__}")
     kind = cfg.get("kind", "ae")
-    _check(kind in MODEL_CLASSES, "kind", kind, f"must be one of {sorted(MODEL_CLASSES)}")
+    _check(kind in DEFAULTS, "kind", kind, f"must be one of {sorted(DEFAULTS)}")
     c = _merge(DEFAULTS[kind], cfg, "")
     _check(isinstance(c["hidden"], list) and all(_is_int(h, 1) for h in c["hidden"]), "hidden", c["hidden"],
            "must be a list of positive integers")
@@ -120,7 +140,9 @@ def resolve_config(cfg: dict) -> dict:
     _check(isinstance(a["hidden"], list) and all(_is_int(h, 1) for h in a["hidden"]), "adversary.hidden",
            a["hidden"], "must be a list of positive integers")
     _check(_is_num(a["lr"], 0), "adversary.lr", a["lr"], "must be > 0")
-    if kind == "ae":
+    if kind in GRAPH_KINDS:
+        _check_graph(c)
+    if kind in ("ae", "graph_ae"):
         return c
     _check(_is_int(c["ae_pretrain_epochs"], 0), "ae_pretrain_epochs", c["ae_pretrain_epochs"], "must be an integer >= 0")
     _check(_is_int(c["val_samples"], 2), "val_samples", c["val_samples"], "must be an integer >= 2")
@@ -151,7 +173,7 @@ def resolve_config(cfg: dict) -> dict:
     _check(s["init"] in INITS, "sampler.init", s["init"], f"must be one of {INITS}")
     _check(s["fresh"] in FRESH, "sampler.fresh", s["fresh"], f"must be one of {FRESH}")
     _check(s["fresh"] != "uniform" or b is not None, "sampler.fresh", s["fresh"], "'uniform' needs sampler.bounds")
-    if kind == "nae":
+    if kind in ("nae", "graph_nae"):
         for key in ("gamma", "l1_energy", "l2_energy"):
             _check(_is_num(c["loss"][key], 0, strict=False), f"loss.{key}", c["loss"][key], "must be >= 0")
         _check(isinstance(c["loss"]["logcosh"], bool), "loss.logcosh", c["loss"]["logcosh"], "must be true or false")
@@ -168,24 +190,52 @@ def resolve_config(cfg: dict) -> dict:
     return c
 
 
+def _check_graph(c: dict) -> None:
+    _check(c["representation"] in GRAPH_REPRESENTATIONS, "representation", c["representation"],
+           f"must be one of {GRAPH_REPRESENTATIONS}")
+    _check(c["max_nodes"] is None or _is_int(c["max_nodes"], 1), "max_nodes", c["max_nodes"],
+           "must be null (all nodes) or a positive integer")
+    adj = c["adjacency"]
+    for key in ("chain", "reconstruct"):
+        _check(isinstance(adj[key], bool), f"adjacency.{key}", adj[key], "must be true or false")
+    _check(_is_num(adj["weight"], 0, strict=False), "adjacency.weight", adj["weight"], "must be >= 0")
+    _check(c["adversary"]["input"] == "energy", "adversary.input", c["adversary"]["input"],
+           "graph models support 'energy' only (their reconstruction has one row per node, not per jet)")
+
+
 def build_model(cfg: dict, n_features: int) -> torch.nn.Module:
     """The model named by cfg['kind'], with freshly initialised weights (seed torch beforehand)."""
     if not _is_int(n_features, 1):
         raise ValueError(f"n_features must be a positive integer, got {n_features!r}")
     c = resolve_config(cfg)
     arch = {"n_features": n_features, "hidden": c["hidden"], "latent": c["latent"], "activation": c["activation"]}
-    if c["kind"] == "nae":
-        return NAE(**arch, **c["loss"])
-    if c["kind"] == "wnae":
+    if c["kind"] in GRAPH_KINDS:
+        from analysis.models import gnn  # torch_geometric's import takes seconds: only when a graph model is built
+
+        adj = c["adjacency"]
+        arch.update(adjacency_chain=adj["chain"], adjacency_reconstruct=adj["reconstruct"],
+                    adjacency_weight=adj["weight"])
+        cls = {"graph_ae": gnn.GraphAutoEncoder, "graph_nae": gnn.GraphNAE, "graph_wnae": gnn.GraphWNAE}[c["kind"]]
+        return cls(**arch, **_objective(c))
+    return MODEL_CLASSES[c["kind"]](**arch, **_objective(c))
+
+
+def _objective(c: dict) -> dict:
+    """The loss options of a resolved config, as the NAE/WNAE objectives take them."""
+    if c["kind"].endswith("wnae"):
         w = c["wasserstein"]
-        return WNAE(**arch, method=w["method"], epsilon=w["epsilon"], n_iter=w["n_iter"],
-                    grad_steps=None if w["grad_through_chain"] else w["grad_steps"])
-    return AutoEncoder(**arch)
+        return {"method": w["method"], "epsilon": w["epsilon"], "n_iter": w["n_iter"],
+                "grad_steps": None if w["grad_through_chain"] else w["grad_steps"]}
+    if c["kind"].endswith("nae"):
+        return dict(c["loss"])
+    return {}
 
 
 def build_sampler(cfg: dict, n_features: int, device: str | torch.device) -> LangevinSampler | None:
-    """The Langevin sampler of an NAE/WNAE config; None for a plain AE."""
+    """The Langevin sampler of an NAE/WNAE config; None for a plain AE. For a graph model the chain's rows are
+    nodes: the node features, and the parent-edge weight with ``adjacency.chain``."""
     c = resolve_config(cfg)
-    if c["kind"] == "ae":
+    if c["kind"] in ("ae", "graph_ae"):
         return None
-    return LangevinSampler(n_features, device, **c["sampler"], latent_dim=c["latent"])
+    width = n_features + int(c["kind"] in GRAPH_KINDS and c["adjacency"]["chain"])
+    return LangevinSampler(width, device, **c["sampler"], latent_dim=c["latent"])

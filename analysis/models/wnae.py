@@ -15,14 +15,15 @@ from analysis.models.ae import AutoEncoder, weighted_mean
 from analysis.models.distances import wasserstein
 
 
-class WNAE(AutoEncoder):
-    """AE trained to make its Langevin samples match the data in Wasserstein distance."""
+class WNAEObjective:
+    """The WNAE loss, for any EnergyModel it is mixed into (before the model class); the distance is measured
+    between the model's ``descriptor`` rows of data and negatives (the samples themselves for a dense model)."""
 
     uses_sampler = True
 
-    def __init__(self, n_features: int, hidden: list[int], latent: int, activation: str = "relu",
-                 method: str = "exact", epsilon: float = 0.05, n_iter: int = 100, grad_steps: int | None = 1):
-        super().__init__(n_features, hidden, latent, activation)
+    def __init__(self, *args, method: str = "exact", epsilon: float = 0.05, n_iter: int = 100,
+                 grad_steps: int | None = 1, **kwargs):
+        super().__init__(*args, **kwargs)
         self.method = method
         self.epsilon = epsilon
         self.n_iter = n_iter
@@ -33,11 +34,13 @@ class WNAE(AutoEncoder):
         """What the sampler keeps of the chain's graph: True (every step) or the last k steps."""
         return True if self.grad_steps is None else self.grad_steps
 
-    def loss(
-        self, x_pos: torch.Tensor, x_neg: torch.Tensor, w: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        loss = wasserstein(x_pos, x_neg, self.method, self.epsilon, self.n_iter, a=w)
+    def loss(self, x_pos, x_neg, w: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        loss = wasserstein(self.descriptor(x_pos), self.descriptor(x_neg), self.method, self.epsilon, self.n_iter, a=w)
         with torch.no_grad():
             mean_pos = weighted_mean(self.energy(x_pos), w)
             mean_neg = self.energy(x_neg).mean()
         return loss, mean_pos, mean_neg
+
+
+class WNAE(WNAEObjective, AutoEncoder):
+    """MLP autoencoder trained with the WNAE loss."""

@@ -8,7 +8,11 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from analysis.models.distances import exact, sinkhorn, squared_distances
+from scipy.optimize import linear_sum_assignment
+
+from analysis.models.ae import AutoEncoder
+from analysis.models.distances import assignment, exact, pair_costs, sinkhorn, squared_distances
+from analysis.models.mlp_kernels import ACTIVATION_CODES
 from analysis.models.registry import build_model, build_sampler, resolve_config
 from analysis.models.sampler import LangevinSampler
 from analysis.training import load_model, score, train_model
@@ -66,6 +70,51 @@ def test_exact_wasserstein_equals_pot_emd2_value_and_gradient():
         x2 = x.detach().clone().requires_grad_(True)
         ot.emd2(torch.tensor(a), torch.tensor(a), squared_distances(x2, y)).backward()
         assert torch.allclose(x.grad, x2.grad, atol=1e-9)
+
+
+def test_assignment_is_optimal_like_scipy_on_random_tied_and_point_cloud_costs():
+    rng = np.random.default_rng(5)
+    for trial in range(120):
+        n = int(rng.integers(1, 90))
+        kind = trial % 4
+        if kind == 0:
+            cost = rng.random((n, n))
+        elif kind == 1:  # many equal costs: ties in the duals and the paths
+            cost = rng.integers(0, 4, (n, n)).astype(float)
+        elif kind == 2:  # point clouds with a clamped (bound-sharing) side, as the Langevin negatives
+            a, b = rng.standard_normal((n, 6)), np.clip(1.5 * rng.standard_normal((n, 6)), -1, 1)
+            cost = pair_costs(a.astype(np.float32), b.astype(np.float32))
+        else:
+            cost = np.zeros((n, n))
+        cols = assignment(cost)
+        assert sorted(cols.tolist()) == list(range(n))
+        rows, best = linear_sum_assignment(cost)
+        assert cost[np.arange(n), cols].sum() == pytest.approx(cost[rows, best].sum(), rel=1e-12, abs=1e-12)
+    x, y = rng.standard_normal((40, 5)).astype(np.float32), rng.standard_normal((30, 5)).astype(np.float32)
+    assert np.allclose(pair_costs(x, y), ((x[:, None].astype(float) - y[None]) ** 2).sum(-1), atol=1e-12)
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATION_CODES))
+def test_compiled_energy_and_differentiable_input_gradient_equal_autograd(activation):
+    """The CPU kernels (float32) and the torch ops (float64) give E, grad_x E and, with create_graph, the
+    gradient of <G, grad_x E> + <b, E> w.r.t. the weights and x that autograd's double backward gives."""
+    torch.manual_seed(0)
+    for dtype, tol in ((torch.float32, 2e-5), (torch.float64, 1e-10)):
+        model = AutoEncoder(5, [7, 6], 3, activation).to(dtype)
+        x = torch.randn(40, 5, dtype=dtype, requires_grad=True)
+        g_bar, e_bar = torch.randn(40, 5, dtype=dtype), torch.randn(40, dtype=dtype)
+        e_ref = ((x - model.decoder(model.encoder(x))) ** 2).mean(1)
+        (g_ref,) = torch.autograd.grad(e_ref.sum(), x, create_graph=True)
+        params = list(model.parameters())
+        ref = torch.autograd.grad((g_bar * g_ref).sum() + (e_bar * e_ref).sum(), [x, *params])
+        with torch.no_grad():
+            assert torch.allclose(model.energy(x), e_ref, atol=tol)
+        e, g = model.energy_grad(x)
+        assert not g.requires_grad and torch.allclose(g, g_ref, atol=tol) and torch.allclose(e, e_ref, atol=tol)
+        e, g = model.energy_grad(x, create_graph=True)
+        ours = torch.autograd.grad((g_bar * g).sum() + (e_bar * e).sum(), [x, *params])
+        scale = max(r.abs().max().item() for r in ref)
+        assert all(torch.allclose(a, b, atol=tol * scale) for a, b in zip(ours, ref))
 
 
 def test_sinkhorn_approaches_exact_as_epsilon_shrinks():

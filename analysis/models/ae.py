@@ -106,6 +106,13 @@ class EnergyModel(nn.Module):
         """One row per sample, in which the Wasserstein distance between data and negatives is measured."""
         return x
 
+    def fit_inputs(self, x: np.ndarray) -> None:
+        """Fit what the model keeps of its training inputs (nothing: dense features come standardised)."""
+
+    def prepare(self, x: np.ndarray, device: torch.device) -> torch.Tensor:
+        """Host inputs as the device object whose ``[idx]`` gives a batch (here a tensor of rows)."""
+        return torch.as_tensor(x, device=device)
+
     def weight_penalty(self, l1: float, l2: float) -> torch.Tensor | float:
         """l1 * sum|W| + l2 * sum W^2 over the weight matrices (not the biases); 0 when both are 0."""
         if not (l1 or l2):

@@ -25,11 +25,14 @@ for HCAL deposits.
 from __future__ import annotations
 
 import copy
+import math
 
 import awkward as ak
+import numba
 import numpy as np
 
 from analysis.generation.clustering import kinematics
+from analysis.generation.matching import cone_sums, offsets_of
 
 # Regions are given by upper |eta| edges; the last edge is the acceptance. Each per-region parameter is
 # a list with one value per edge.
@@ -111,19 +114,6 @@ def _in_acceptance(abs_eta: np.ndarray, part: dict) -> np.ndarray:
     return abs_eta < part["eta_edges"][-1]
 
 
-def _calo_sigma(energy: np.ndarray, abs_eta: np.ndarray, part: dict) -> np.ndarray:
-    """Relative energy resolution sqrt(a^2/E + b^2 + (c/E)^2)."""
-    a, b, c = (_per_region(abs_eta, part, k) for k in ("stochastic", "constant", "noise"))
-    e = np.maximum(energy, 1e-9)
-    return np.sqrt(a * a / e + b * b + (c / e) ** 2)
-
-
-def _pf_id(pdg: np.ndarray, charge: np.ndarray, tracked: np.ndarray, ecal: np.ndarray) -> np.ndarray:
-    apdg = np.abs(pdg)
-    track_id = np.where((apdg == 11) | (apdg == 13), apdg, 211) * np.sign(charge).astype(np.int32)
-    return np.where(tracked, track_id, np.where(ecal, 22, 130)).astype(np.int32)
-
-
 def reconstruct(particles: ak.Array, detector: dict, rng: np.random.Generator) -> ak.Array:
     """Reconstructed candidates ``[event][candidate]`` (``px, py, pz, E, mass, pt, eta, phi, charge,
     pdgId``) from stable particles (``px, py, pz, E, mass, pdgId, charge, visible``).
@@ -147,68 +137,111 @@ def reconstruct(particles: ak.Array, detector: dict, rng: np.random.Generator) -
         return ak.unflatten(ak.zip(fields), np.bincount(event_of[keep], minlength=len(counts)))
 
     trk, ecal, hcal = detector["tracks"], detector["ecal"], detector["hcal"]
-    apdg = np.abs(pdg)
-    pt = kin["pt"]
-    charged = visible & (charge != 0)
-    eff = np.where(pt > trk["low_pt"], _per_region(abs_eta, trk, "efficiency"),
-                   _per_region(abs_eta, trk, "efficiency_low_pt"))
-    u_track, u_smear = rng.random(len(pt)), rng.standard_normal(len(pt))
-    tracked = charged & _in_acceptance(abs_eta, trk) & (pt > trk["min_pt"]) & (u_track < np.nan_to_num(eff))
-
-    # Tracks: pT smeared at fixed direction and mass.
-    sig_pt = np.hypot(_per_region(abs_eta, trk, "resolution_constant"),
-                      _per_region(abs_eta, trk, "resolution_slope") * pt)
-    scale_trk = np.maximum(1.0 + np.nan_to_num(sig_pt) * u_smear, 0.0)
-
-    # Calorimeter deposits: everything visible without a track except muons; EM showers in the ECAL.
-    em = (apdg == 22) | (apdg == 11)
-    to_calo = visible & ~tracked & (apdg != 13)
-    in_ecal = em & _in_acceptance(abs_eta, ecal)
-    calo_part_sigma = np.where(in_ecal, np.nan_to_num(_calo_sigma(energy, abs_eta, ecal)),
-                               np.nan_to_num(_calo_sigma(energy, abs_eta, hcal)))
-    in_calo = to_calo & (in_ecal | _in_acceptance(abs_eta, hcal))
-    e_reco = np.maximum(energy * (1.0 + calo_part_sigma * u_smear), 0.0)
-    in_calo &= e_reco > detector["calo_min_e"]
-    p_abs = np.sqrt(px * px + py * py + pz * pz)
-    scale_calo = e_reco / np.maximum(p_abs, 1e-12)  # massless deposit along the particle
-
-    scale = np.where(tracked, scale_trk, scale_calo)
-    keep = tracked | in_calo
-    rpx, rpy, rpz = px * scale, py * scale, pz * scale
-    rmass = np.where(tracked, mass, 0.0)
-    rE = np.where(tracked, np.sqrt(rpx * rpx + rpy * rpy + rpz * rpz + rmass * rmass), e_reco)
-    fields = {"px": rpx, "py": rpy, "pz": rpz, "E": rE, "mass": rmass, "pt": pt * scale,
-              "eta": kin["eta"], "phi": kin["phi"], "charge": np.where(tracked, charge, 0).astype(np.int32),
-              "pdgId": _pf_id(pdg, charge, tracked, em)}
+    u_track, u_smear = rng.random(len(px)), rng.standard_normal(len(px))
+    table = {name: (np.asarray(part["eta_edges"], dtype=np.float64),
+                    np.array([part[k] for k in keys], dtype=np.float64))
+             for name, part, keys in (("trk", trk, ("efficiency", "efficiency_low_pt", "resolution_constant",
+                                                     "resolution_slope")),
+                                      ("ecal", ecal, _CALO_KEYS), ("hcal", hcal, _CALO_KEYS))}
+    keep, out = _respond(px, py, pz, energy, mass, pdg, charge, visible, kin["pt"], abs_eta, u_track, u_smear,
+                         *table["trk"], float(trk["min_pt"]), float(trk["low_pt"]), *table["ecal"], *table["hcal"],
+                         float(detector["calo_min_e"]))
+    fields = {"px": out[0], "py": out[1], "pz": out[2], "E": out[3], "mass": out[4], "pt": out[5],
+              "eta": kin["eta"], "phi": kin["phi"], "charge": charge, "pdgId": pdg}
     fields = {k: v[keep] for k, v in fields.items()}
+    fields["charge"], fields["pdgId"] = out[6][keep].astype(np.int32), out[7][keep].astype(np.int32)
     return ak.unflatten(ak.zip(fields), np.bincount(event_of[keep], minlength=len(counts)))
 
 
-def _relative_isolation(objects: ak.Array, candidates: ak.Array, cone: float) -> ak.Array:
-    """Scalar pT sum of the candidates within ``cone`` of each object, the object itself excluded,
-    over the object's pT. The object is one of the candidates, so its own pT is subtracted."""
-    pairs = ak.cartesian({"o": objects[["eta", "phi"]], "c": candidates[["pt", "eta", "phi"]]}, axis=1, nested=True)
-    dphi = (pairs.o.phi - pairs.c.phi + np.pi) % (2 * np.pi) - np.pi
-    near = (pairs.o.eta - pairs.c.eta) ** 2 + dphi**2 < cone * cone
-    return (ak.sum(pairs.c.pt * near, axis=2) - objects.pt) / objects.pt
+_CALO_KEYS = ("stochastic", "constant", "noise")
+
+
+@numba.njit(cache=True, inline="always")
+def _region(abs_eta: float, edges: np.ndarray) -> int:
+    """Index of the eta region (len(edges): outside the acceptance), numpy's searchsorted(side='left')."""
+    r = 0
+    while r < len(edges) and edges[r] < abs_eta:
+        r += 1
+    return r
+
+
+@numba.njit(cache=True, inline="always")
+def _calo_sigma(energy: float, region: int, params: np.ndarray) -> float:
+    """Relative energy resolution sqrt(a^2/E + b^2 + (c/E)^2); 0 outside the calorimeter's acceptance."""
+    if region >= params.shape[1]:
+        return 0.0
+    a, b, c = params[0, region], params[1, region], params[2, region]
+    e = max(energy, 1e-9)
+    return math.sqrt(a * a / e + b * b + (c / e) ** 2)
+
+
+@numba.njit(cache=True, nogil=True)
+def _respond(px, py, pz, energy, mass, pdg, charge, visible, pt, abs_eta, u_track, u_smear,
+             trk_edges, trk, trk_min_pt, low_pt, ecal_edges, ecal, hcal_edges, hcal, calo_min_e):
+    """The detector response of every particle in one pass: kept or not, and the reconstructed
+    px, py, pz, E, mass, pt, charge and particle-flow id (rows of the returned array)."""
+    n = len(px)
+    keep = np.zeros(n, dtype=np.bool_)
+    out = np.zeros((8, n))
+    for i in range(n):
+        apdg = abs(pdg[i])
+        rt = _region(abs_eta[i], trk_edges)
+        inside = rt < len(trk_edges)
+        eff = 0.0
+        if inside:
+            eff = trk[0, rt] if pt[i] > low_pt else trk[1, rt]
+        tracked = visible[i] and charge[i] != 0 and inside and pt[i] > trk_min_pt and u_track[i] < eff
+        em = apdg == 22 or apdg == 11
+        if tracked:  # pT smeared at fixed direction and mass
+            sig_pt = math.hypot(trk[2, rt], trk[3, rt] * pt[i])
+            scale = max(1.0 + sig_pt * u_smear[i], 0.0)
+            out[4, i] = mass[i]
+            keep[i] = True
+        else:  # calorimeter deposit, massless along the particle; EM showers in the ECAL, muons lost
+            re, rh = _region(abs_eta[i], ecal_edges), _region(abs_eta[i], hcal_edges)
+            in_ecal = em and re < len(ecal_edges)
+            sigma = _calo_sigma(energy[i], re, ecal) if in_ecal else _calo_sigma(energy[i], rh, hcal)
+            e_reco = max(energy[i] * (1.0 + sigma * u_smear[i]), 0.0)
+            keep[i] = visible[i] and apdg != 13 and (in_ecal or rh < len(hcal_edges)) and e_reco > calo_min_e
+            scale = e_reco / max(math.sqrt(px[i] * px[i] + py[i] * py[i] + pz[i] * pz[i]), 1e-12)
+            out[3, i] = e_reco
+        out[0, i], out[1, i], out[2, i] = px[i] * scale, py[i] * scale, pz[i] * scale
+        out[5, i] = pt[i] * scale
+        if tracked:
+            out[3, i] = math.sqrt(out[0, i] * out[0, i] + out[1, i] * out[1, i] + out[2, i] * out[2, i]
+                                  + out[4, i] * out[4, i])
+            out[6, i] = charge[i]
+            out[7, i] = (apdg if apdg == 11 or apdg == 13 else 211) * (1 if charge[i] > 0 else -1)
+        else:
+            out[7, i] = 22 if em else 130
+    return keep, out
 
 
 def identify(candidates: ak.Array, detector: dict, kind: str, rng: np.random.Generator) -> ak.Array:
     """Identified, isolated electrons, muons or photons (``kind``) among the candidates, pT-sorted,
-    with their relative isolation ``pfRelIso03_all`` (the cone of the config). Truth level: full
-    efficiency, the same isolation requirement."""
+    with their relative isolation ``pfRelIso03_all`` (the cone of the config): the scalar pT sum of
+    the other candidates within the cone over the object's pT. Truth level: full efficiency, the same
+    isolation requirement."""
     part = detector[kind]
     pdg = _OBJECT_PDGID[kind]
-    counts = ak.num(candidates)
-    abs_eta = np.abs(ak.to_numpy(ak.flatten(candidates.eta)))
-    pt = ak.to_numpy(ak.flatten(candidates.pt))
-    is_kind = np.abs(ak.to_numpy(ak.flatten(candidates.pdgId))) == pdg
+    counts = ak.to_numpy(ak.num(candidates))
+    flat = {k: ak.to_numpy(ak.flatten(candidates[k])) for k in candidates.fields}
+    eta, phi, pt = flat["eta"], flat["phi"], flat["pt"]
+    abs_eta = np.abs(eta)
+    is_kind = np.abs(flat["pdgId"]) == pdg
     if kind != "photon":  # a lepton is a track (its charge is measured)
-        is_kind &= ak.to_numpy(ak.flatten(candidates.charge)) != 0
+        is_kind &= flat["charge"] != 0
     eff = np.nan_to_num(_per_region(abs_eta, part, "efficiency")) if detector["enabled"] else 1.0
     u = rng.random(len(pt))
-    found = is_kind & (pt > part["min_pt"]) & _in_acceptance(abs_eta, part) & (u < eff)
-    objects = candidates[ak.unflatten(found, counts)]
-    objects = ak.with_field(objects, _relative_isolation(objects, candidates, part["iso_cone"]), "pfRelIso03_all")
-    objects = objects[objects.pfRelIso03_all < part["iso_max"]]
-    return objects[ak.argsort(objects.pt, axis=1, ascending=False, stable=True)]
+    found = np.flatnonzero(is_kind & (pt > part["min_pt"]) & _in_acceptance(abs_eta, part) & (u < eff))
+    event = np.repeat(np.arange(len(counts)), counts)[found]
+    c_off = offsets_of(counts)
+    # the object is one of the candidates: the cone sum includes its own pT, subtracted here
+    cone = cone_sums(offsets_of(np.bincount(event, minlength=len(counts))), eta[found], phi[found],
+                     c_off, eta, phi, pt[:, np.newaxis], float(part["iso_cone"]))[:, 0]
+    iso = (cone - pt[found]) / pt[found]
+    keep = iso < part["iso_max"]
+    found, event, iso = found[keep], event[keep], iso[keep]
+    order = np.lexsort((-pt[found], event))  # by event, then pT descending (stable)
+    fields = {**{k: v[found[order]] for k, v in flat.items()}, "pfRelIso03_all": iso[order]}
+    return ak.unflatten(ak.zip(fields), np.bincount(event, minlength=len(counts)))

@@ -14,6 +14,7 @@ import numpy as np
 
 from analysis.generation.clustering import cluster_fatjets, cluster_jets
 from analysis.generation.detector import LEPTON_FIELDS, PHOTON_FIELDS as PHOTON_KINEMATICS, identify, reconstruct
+from analysis.generation.matching import cone_sums, first_two, flat_eta_phi, nearest, offsets_of
 from analysis.io.nanoaod import write_tree
 
 # Cross-reference indices (NanoAOD's, -1: none) so coffea's NanoAODSchema finds every link between the
@@ -54,39 +55,33 @@ def _vector_sum_pt_phi(px: ak.Array, py: ak.Array) -> tuple[np.ndarray, np.ndarr
     return np.hypot(sx, sy), np.arctan2(sy, sx)
 
 
-def _delta_r2(a: ak.Array, b: ak.Array) -> ak.Array:
-    dphi = (a.phi - b.phi + np.pi) % (2 * np.pi) - np.pi
-    return (a.eta - b.eta) ** 2 + dphi**2
-
-
 def nearest_index(objects: ak.Array, targets: ak.Array, max_dr: float) -> ak.Array:
     """Per object, the index of the nearest target within ``max_dr`` in (eta, phi), -1 for none."""
-    pairs = ak.cartesian({"o": objects[["eta", "phi"]], "t": targets[["eta", "phi"]]}, axis=1, nested=True)
-    dr2 = _delta_r2(pairs.o, pairs.t)
-    best = ak.argmin(dr2, axis=2, keepdims=True)
-    found = ak.fill_none(ak.firsts(dr2[best], axis=2), np.inf) < max_dr * max_dr
-    return ak.where(found, ak.fill_none(ak.firsts(best, axis=2), -1), -1)
+    o_off, o_eta, o_phi = flat_eta_phi(objects)
+    t_off, t_eta, t_phi = flat_eta_phi(targets)
+    return ak.unflatten(nearest(o_off, o_eta, o_phi, t_off, t_eta, t_phi, float(max_dr)), np.diff(o_off))
 
 
 def first_two_members(jets: ak.Array, member_jet: ak.Array) -> tuple[ak.Array, ak.Array]:
     """Per jet, the indices of the first two objects whose ``member_jet`` index is that jet (-1: none)."""
-    pairs = ak.cartesian({"j": ak.local_index(jets.pt, axis=1), "m": member_jet}, axis=1, nested=True)
-    idx = ak.local_index(member_jet, axis=1)
-    members = ak.broadcast_arrays(pairs.j, idx[:, np.newaxis])[1][pairs.j == pairs.m]
-    padded = ak.fill_none(ak.pad_none(members, 2, axis=2, clip=True), -1)
-    return padded[:, :, 0], padded[:, :, 1]
+    j_counts = ak.to_numpy(ak.num(jets))
+    pair = first_two(offsets_of(j_counts), offsets_of(ak.to_numpy(ak.num(member_jet))),
+                     np.asarray(ak.to_numpy(ak.flatten(member_jet)), dtype=np.int64))
+    return ak.unflatten(pair[:, 0], j_counts), ak.unflatten(pair[:, 1], j_counts)
 
 
 def jet_rinv(jets: ak.Array, dark: ak.Array | None, r: float = 0.8) -> ak.Array:
     """Truth r_inv of each jet: the pT share of the decaying dark mesons within ``r`` of the jet axis
     that decayed invisibly; -1 for a jet with none (and for every jet when ``dark`` is None)."""
+    counts = ak.to_numpy(ak.num(jets))
     if dark is None:
-        return ak.values_astype(ak.zeros_like(jets.pt) + NO_RINV, np.float64)
-    pairs = ak.cartesian({"j": jets[["eta", "phi"]], "d": dark}, axis=1, nested=True)
-    near = _delta_r2(pairs.j, pairs.d) < r * r
-    total = ak.sum(pairs.d.pt * near, axis=2)
-    invisible = ak.sum(pairs.d.pt * (near & pairs.d.invisible), axis=2)
-    return ak.where(total > 0, invisible / ak.where(total > 0, total, 1.0), NO_RINV)
+        return ak.unflatten(np.full(int(counts.sum()), NO_RINV), counts)
+    j_off, j_eta, j_phi = flat_eta_phi(jets)
+    d_off, d_eta, d_phi = flat_eta_phi(dark)
+    pt = ak.to_numpy(ak.flatten(dark.pt))
+    weights = np.stack([pt, pt * ak.to_numpy(ak.flatten(dark.invisible))], axis=1)
+    total, invisible = cone_sums(j_off, j_eta, j_phi, d_off, d_eta, d_phi, weights, float(r)).T
+    return ak.unflatten(np.where(total > 0, invisible / np.where(total > 0, total, 1.0), NO_RINV), counts)
 
 
 def build_events(particles: ak.Array, detector: dict, rng: np.random.Generator, dark: ak.Array | None = None,
@@ -110,12 +105,13 @@ def build_events(particles: ak.Array, detector: dict, rng: np.random.Generator, 
     for name, objects in (("electron", electrons), ("muon", muons)):
         first, second = first_two_members(jets, objects.jetIdx)
         jets = ak.with_field(ak.with_field(jets, first, f"{name}Idx1"), second, f"{name}Idx2")
-    jet_index = ak.broadcast_arrays(ak.local_index(constituents, axis=1), constituents.pt)[0]
-    pfcands = ak.with_field(ak.flatten(constituents, axis=2), ak.flatten(jet_index, axis=2), "fatJetIdx")
+    n_const = ak.to_numpy(ak.flatten(fatjets.nConstituents))
+    jet_index = np.repeat(ak.to_numpy(ak.flatten(ak.local_index(fatjets.pt, axis=1))), n_const)
+    pfcands = ak.flatten(constituents, axis=2)
+    pfcands = ak.with_field(pfcands, ak.unflatten(jet_index, ak.num(pfcands)), "fatJetIdx")
 
     met_pt, met_phi = _vector_sum_pt_phi(-reco.px, -reco.py)
-    inv = particles[~particles.visible]
-    genmet_pt, genmet_phi = _vector_sum_pt_phi(inv.px, inv.py)
+    genmet_pt, genmet_phi = _vector_sum_pt_phi(*(particles[k][~particles.visible] for k in ("px", "py")))
     return {
         "FatJet": _float32_record(fatjets, FATJET_FIELDS),
         "Jet": _float32_record(jets, JET_FIELDS),

@@ -19,6 +19,7 @@ run on generated data.
 from __future__ import annotations
 
 import gzip
+import os
 import zlib
 
 import awkward as ak
@@ -26,6 +27,10 @@ import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from llvmlite import ir
+from numba.core import types
+from numba.cpython.unsafe.numbers import trailing_zeros
+from numba.extending import intrinsic
 
 from analysis.io.nanoaod import InputError
 
@@ -37,7 +42,8 @@ ON_BAD_LINE = ("fail", "skip")
 _KINDS = {"Jet": ("btag", {"j": 0, "b": 1}), "Electron": ("charge", {"e-": -1, "e+": 1}),
           "Muon": ("charge", {"m-": -1, "m+": 1}), "Photon": (None, {"g": None})}
 _SEMI, _COMMA, _NL = ord(";"), ord(","), ord("\n")
-_BLOCK_BYTES = 32 << 20
+_BLOCK_BYTES = 1 << 20  # fits the caches: a block is parsed while its bytes are still there
+_FRONT, _PAD = 16, 64  # readable bytes before a block and after its last newline
 
 
 def process_code(name: str) -> int:
@@ -71,7 +77,7 @@ def _delimiter(buf, p):
     return (c, p) if c == _NL else (-1, p)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _integer(buf, p):
     """``[-]digits`` (at most 18) at ``p`` -> (value, ok, delimiter, next position)."""
     p = _skip_space(buf, p)
@@ -87,7 +93,7 @@ def _integer(buf, p):
     return (-value if negative else value), ok, delim, p
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _float(buf, p):
     """``[-]digits[.digits][(e|E)[+-]digits]`` at ``p`` -> (value, ok, delimiter, next position).
 
@@ -133,7 +139,7 @@ def _float(buf, p):
     return (-mantissa if negative else mantissa), True, delim, p
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _code(buf, p):
     """Object code at ``p`` -> (index in CODES or -1, delimiter, next position)."""
     p = _skip_space(buf, p)
@@ -149,95 +155,332 @@ def _code(buf, p):
     return code, delim, p
 
 
-@numba.njit(cache=True)
-def _scan(buf):
-    """One compiled pass over whole lines (``buf`` ends with a newline): per line its status, per good
-    event its header and its number of objects of each collection, per collection its objects'
-    (pt, eta, phi, mass, btag or charge) in GeV, in file order. A malformed line writes nothing.
-    Outputs are sized by what the bytes could hold (a line takes at least 1 byte, an event or an
-    object at least 10) and left uninitialised: the system maps pages when first written, so only
-    what is written costs memory."""
-    n, most = len(buf), len(buf) // 10 + 1
-    status = np.empty(n, np.int8)
-    event = np.empty(most, np.int64)
-    weight = np.empty(most, np.float64)
-    met = np.empty((most, 2), np.float32)
-    proc = np.empty((most, 3), np.int64)  # FNV-1a hash of the process name, its start and end
-    counts = np.empty((4, most), np.int64)
-    obj = np.empty((4, 5, most), np.float32)
-    n_col, first = np.zeros(4, np.int64), np.zeros(4, np.int64)
-    p, line, n_ev = 0, 0, 0
-    while p < n:
+@numba.njit(cache=True, inline="always")
+def _name(buf, p, q):
+    """The process name between ``p`` and its delimiter at ``q`` -> (FNV-1a hash, start, end, ok):
+    blanks around it left out (the hash takes trailing blanks, as the names are read back from start/end)."""
+    p = _skip_space(buf, p)
+    h = np.uint64(14695981039346656037)
+    for i in range(p, q):
+        h = (h ^ np.uint64(buf[i])) * np.uint64(1099511628211)
+    r = q
+    while r > p and (buf[r - 1] == _SPACE or buf[r - 1] == _TAB):
+        r -= 1
+    return np.int64(h), p, r, buf[q] == _SEMI and r > p  # a non-empty name: every event takes >= 10 bytes
+
+
+@numba.njit(cache=True, inline="always")
+def _store(objs, n_col, code, energy, pt, eta, phi):
+    """One object (MeV) appended to its collection's columns (GeV), mass from E, pt and eta."""
+    exp_eta = np.exp(eta)
+    pz = 0.5 * pt * (exp_eta - 1.0 / exp_eta)  # pt sinh(eta), one exp instead of sinh
+    k = _COLLECTION[code]
+    obj, i = objs[k], n_col[k]
+    obj[0, i] = pt / MEV_PER_GEV
+    obj[1, i] = eta
+    obj[2, i] = phi
+    obj[3, i] = np.sqrt(max(energy * energy - pt * pt - pz * pz, 0.0)) / MEV_PER_GEV
+    obj[4, i] = _EXTRA[code]
+    n_col[k] = i + 1
+
+
+@numba.njit(cache=True, inline="always")
+def _line(buf, p, head, name, objs, n_ev, n_col):
+    """Any line that is not blank, token by token with blanks allowed (the reference reading, and the
+    one that finds malformed lines) -> (ok, position of its newline or where it went wrong)."""
+    ident, ok, delim, p = _integer(buf, p)
+    ok = ok and delim == _SEMI
+    q = p
+    while buf[q] != _SEMI and buf[q] != _COMMA and buf[q] != _NL:
+        q += 1
+    name[0], name[1], name[2], ok_name = _name(buf, p, q)
+    ok = ok and ok_name
+    p = q + (buf[q] != _NL)
+    w, ok_w, delim, p = _float(buf, p) if ok else (0.0, False, -1, p)
+    m, ok_m, delim, p = _float(buf, p) if ok_w and delim == _SEMI else (0.0, False, -1, p)
+    phi, ok, delim, p = _float(buf, p) if ok_m and delim == _SEMI else (0.0, False, -1, p)
+    ok = ok and delim != _COMMA
+    _header(head, n_ev, ident, w, m, phi)
+    while ok and delim == _SEMI:
         p = _skip_space(buf, p)
-        if buf[p] == _NL:
-            status[line] = _BLANK
-        else:
-            ident, ok, delim, p = _integer(buf, p)
-            ok = ok and delim == _SEMI
-            p = _skip_space(buf, p)
-            q, h = p, np.uint64(14695981039346656037)
-            while ok and buf[q] != _SEMI and buf[q] != _COMMA and buf[q] != _NL:
-                h = (h ^ np.uint64(buf[q])) * np.uint64(1099511628211)
-                q += 1
-            r = q
-            while r > p and (buf[r - 1] == _SPACE or buf[r - 1] == _TAB):
-                r -= 1
-            ok = ok and buf[q] == _SEMI and r > p  # a non-empty name: every event takes >= 10 bytes
-            proc[n_ev, 0] = np.int64(h)
-            proc[n_ev, 1] = p
-            proc[n_ev, 2] = r
-            p = q + 1
-            w, ok_w, delim, p = _float(buf, p) if ok else (0.0, False, -1, p)
-            m, ok_m, delim, p = _float(buf, p) if ok_w and delim == _SEMI else (0.0, False, -1, p)
-            phi, ok, delim, p = _float(buf, p) if ok_m and delim == _SEMI else (0.0, False, -1, p)
-            ok = ok and delim != _COMMA
-            weight[n_ev], met[n_ev, 0], met[n_ev, 1] = w, m / MEV_PER_GEV, phi
-            first[:] = n_col
-            while ok and delim == _SEMI:
-                p = _skip_space(buf, p)
-                if buf[p] == _NL:  # a ';' ending the line
-                    break
-                code, delim, p = _code(buf, p)
-                ok = code >= 0 and delim == _COMMA
-                energy, ok, delim, p = _float(buf, p) if ok else (0.0, False, -1, p)
-                pt, ok, delim, p = _float(buf, p) if ok and delim == _COMMA else (0.0, False, -1, p)
-                eta, ok, delim, p = _float(buf, p) if ok and delim == _COMMA else (0.0, False, -1, p)
-                phi, ok, delim, p = _float(buf, p) if ok and delim == _COMMA else (0.0, False, -1, p)
-                ok = ok and delim != _COMMA
-                if ok:
-                    exp_eta = np.exp(eta)
-                    pz = 0.5 * pt * (exp_eta - 1.0 / exp_eta)  # pt sinh(eta), one exp instead of sinh
-                    k, i = _COLLECTION[code], n_col[_COLLECTION[code]]
-                    obj[k, 0, i] = pt / MEV_PER_GEV
-                    obj[k, 1, i] = eta
-                    obj[k, 2, i] = phi
-                    obj[k, 3, i] = np.sqrt(max(energy * energy - pt * pt - pz * pz, 0.0)) / MEV_PER_GEV
-                    obj[k, 4, i] = _EXTRA[code]
-                    n_col[k] += 1
-            status[line] = 0
-            if ok:
-                event[n_ev] = ident
-                for k in range(4):
-                    counts[k, n_ev] = n_col[k] - first[k]
-                n_ev += 1
+        if buf[p] == _NL:  # a ';' ending the line
+            break
+        code, delim, p = _code(buf, p)
+        ok = code >= 0 and delim == _COMMA
+        energy, ok, delim, p = _float(buf, p) if ok else (0.0, False, -1, p)
+        pt, ok, delim, p = _float(buf, p) if ok and delim == _COMMA else (0.0, False, -1, p)
+        eta, ok, delim, p = _float(buf, p) if ok and delim == _COMMA else (0.0, False, -1, p)
+        phi, ok, delim, p = _float(buf, p) if ok and delim == _COMMA else (0.0, False, -1, p)
+        ok = ok and delim != _COMMA
+        if ok:
+            _store(objs, n_col, code, energy, pt, eta, phi)
+    return ok, p
+
+
+@numba.njit(cache=True, inline="always")
+def _header(head, n_ev, ident, weight, met, met_phi):
+    """An event's header fields (MET in GeV) into row ``n_ev`` of the header columns."""
+    head[0][n_ev] = ident
+    head[1][n_ev] = weight
+    head[2][0, n_ev] = met / MEV_PER_GEV
+    head[2][1, n_ev] = met_phi
+
+
+def _data_at(context, builder, array_type, array, p, width):
+    """LLVM IR: ``width`` bytes of a uint8 array from index ``p`` as one vector, an unaligned and
+    unchecked load (the reader's buffers hold ``_PAD`` bytes past their last newline)."""
+    data = context.make_array(array_type)(context, builder, array).data
+    vector = ir.VectorType(ir.IntType(8), width)
+    return builder.load(builder.bitcast(builder.gep(data, [p]), vector.as_pointer()), align=1), vector
+
+
+@intrinsic
+def _delimiters64(typingctx, buf, p):
+    """Bit i set where ``buf[p + i]`` (i < 64) is ``,``, ``;`` or a newline: three vector compares
+    (one AVX-512 instruction each, or what the CPU has)."""
+    def codegen(context, builder, sig, args):
+        chunk, vector = _data_at(context, builder, sig.args[0], args[0], args[1], 64)
+        found = [builder.icmp_unsigned("==", chunk, ir.Constant(vector, [c] * 64)) for c in (_COMMA, _SEMI, _NL)]
+        return builder.bitcast(builder.or_(builder.or_(found[0], found[1]), found[2]), ir.IntType(64))
+    return types.uint64(buf, p), codegen
+
+
+@intrinsic
+def _classify16(typingctx, buf, end):
+    """The 16 bytes before ``end``: bit i set where byte i is a digit, bit 16 + i where it is a '.',
+    bit 32 + i where it is a '-' (byte 15 is the one just before ``end``)."""
+    def codegen(context, builder, sig, args):
+        at = builder.sub(args[1], ir.Constant(ir.IntType(64), 16))
+        chunk, vector = _data_at(context, builder, sig.args[0], args[0], at, 16)
+        i16, i64 = ir.IntType(16), ir.IntType(64)
+        found = [builder.icmp_unsigned("<", builder.sub(chunk, ir.Constant(vector, [48] * 16)), ir.Constant(vector, [10] * 16)),
+                 builder.icmp_unsigned("==", chunk, ir.Constant(vector, [_DOT] * 16)),
+                 builder.icmp_unsigned("==", chunk, ir.Constant(vector, [_MINUS] * 16))]
+        masks = [builder.shl(builder.zext(builder.bitcast(m, i16), i64), ir.Constant(i64, 16 * k)) for k, m in enumerate(found)]
+        return builder.or_(builder.or_(masks[0], masks[1]), masks[2])
+    return types.uint64(buf, end), codegen
+
+
+@intrinsic
+def _digits16(typingctx, buf, end, shifted, kept):
+    """The 16 bytes before ``end`` as digit values (bytes as in :func:`_classify16`): a byte in the
+    bit mask ``shifted`` takes the value of the byte before it (closing the gap of a '.'), a byte
+    outside ``kept`` is 0 -> (bytes 0-7, bytes 8-15) as little-endian words."""
+    def codegen(context, builder, sig, args):
+        at = builder.sub(args[1], ir.Constant(ir.IntType(64), 16))
+        chunk, vector = _data_at(context, builder, sig.args[0], args[0], at, 16)
+        i16, i32, i64 = ir.IntType(16), ir.IntType(32), ir.IntType(64)
+        lanes = ir.VectorType(ir.IntType(1), 16)
+        zero = ir.Constant(vector, [0] * 16)
+        digits = builder.sub(chunk, ir.Constant(vector, [48] * 16))
+        before = builder.shuffle_vector(digits, zero, ir.Constant(ir.VectorType(i32, 16), [16] + list(range(15))))
+        digits = builder.select(builder.bitcast(builder.trunc(args[2], i16), lanes), before, digits)
+        digits = builder.select(builder.bitcast(builder.trunc(args[3], i16), lanes), digits, zero)
+        words = builder.bitcast(digits, ir.VectorType(i64, 2))
+        return context.make_tuple(builder, sig.return_type, [builder.extract_element(words, ir.Constant(i32, k)) for k in (0, 1)])
+    return types.UniTuple(types.uint64, 2)(buf, end, shifted, kept), codegen
+
+
+_U = np.uint64
+# first byte of an object code -> its index in CODES (the '-' one for e/m) or -1; 1 where a sign follows
+_CODE_START = np.full(256, -1, np.int64)
+_CODE_START[[ord(c) for c in "jbemg"]] = [0, 1, 2, 4, 6]
+_CODE_SIGNED = np.zeros(256, np.int64)
+_CODE_SIGNED[[ord("e"), ord("m")]] = 1
+
+
+@numba.njit(cache=True, inline="always")
+def _next_delimiter(buf, base, bits):
+    """The next delimiter from the 64-byte window at ``base`` (``bits``: its delimiters not yet
+    taken), moving the window on when it has none -> (position, base, bits)."""
+    while bits == 0:
+        base += 64
+        bits = _delimiters64(buf, base)
+    return base + np.int64(trailing_zeros(bits)), base, bits & (bits - _U(1))
+
+
+@numba.njit(cache=True, inline="always")
+def _eight_digits(word):
+    """8 digit values (0-9, first one in the lowest byte) -> their number: three multiply-shifts
+    combine neighbours, pairs, then quads (the SWAR conversion of simdjson/fast_float)."""
+    word = (word * _U(2561)) >> _U(8)
+    word = ((word & _U(0x00FF00FF00FF00FF)) * _U(6553601)) >> _U(16)
+    return np.int64(((word & _U(0x0000FFFF0000FFFF)) * _U(42949672960001)) >> _U(32))
+
+
+@numba.njit(cache=True, inline="always")
+def _number(buf, p, d):
+    """The token from ``p`` to its delimiter at ``d`` as ``[-]digits[.digits]`` with at most 15
+    digits -> (value, ok); ok is false for any other text, which :func:`_float` then reads.
+    Without a branch or a loop over characters: bit masks of the 16 bytes before ``d`` check the
+    shape and place the digits, which are converted 8 at a time; the integer mantissa is exact
+    (< 2^53), so one division by an exact power of ten rounds as Python does, and as
+    :func:`_float` does. Reads 16 bytes before ``d``: the reader's blocks start ``_FRONT`` bytes
+    into their buffer."""
+    length = d - p
+    kinds = _classify16(buf, d)
+    token = (_U(0xFFFF) << _U(16 - min(length, 16))) & _U(0xFFFF)
+    first = token & (~token + _U(1))
+    sign = first & (kinds >> _U(32))
+    body = token ^ sign
+    dot = body & ~kinds  # the one byte that is not a digit: must be a '.', inside the digits
+    n_digits = length - (sign != 0) - (dot != 0)
+    ok = ((length <= 16) & (n_digits <= 15) & (body != 0) & ((dot & ~(kinds >> _U(16))) == 0)
+          & ((dot & (dot - _U(1))) == 0) & ((dot & (first | (sign << _U(1)) | _U(0x8000))) == 0))
+    kept = (_U(0xFFFF) << _U(16 - min(max(n_digits, 0), 16))) & _U(0xFFFF)
+    first8, last8 = _digits16(buf, d, (dot << _U(1)) - _U(dot != 0), kept)
+    n_frac = 15 - np.int64(trailing_zeros(dot | _U(0x8000)))
+    value = np.float64(_eight_digits(first8) * 100_000_000 + _eight_digits(last8)) / _POW10[n_frac]
+    return (-value if sign else value), ok
+
+
+@numba.njit(cache=True, inline="always")
+def _field(buf, d, base, bits):
+    """The number after the delimiter at ``d`` -> (value, ok, its delimiter's position, that
+    delimiter, base, bits)."""
+    p = d + 1
+    d, base, bits = _next_delimiter(buf, base, bits)
+    value, ok = _number(buf, p, d)
+    return value, ok, d, buf[_U(d)], base, bits
+
+
+@numba.njit(cache=True, inline="always")
+def _line_fast(buf, p, base, bits, head, name, objs, n_ev, n_col):
+    """A line as the writer and the challenge write it (no blanks inside numbers, numbers that
+    :func:`_number` takes): token ends come from the delimiter bit mask, so the numbers of a line
+    are converted independently of each other, not one character after the other. -> (ok,
+    position of the newline, base, bits); not ok: the line is read again by :func:`_line`. It
+    stops at the first newline, so it never looks past the block."""
+    d, base, bits = _next_delimiter(buf, base, bits)
+    ident, ok, delim, q = _integer(buf, p)
+    if not (ok and delim == _SEMI and q == d + 1):
+        return False, d, base, bits
+    p = d + 1
+    d, base, bits = _next_delimiter(buf, base, bits)
+    name[0], name[1], name[2], ok = _name(buf, p, d)
+    if not ok:
+        return False, d, base, bits
+    w, ok, d, delim, base, bits = _field(buf, d, base, bits)
+    if not (ok and delim == _SEMI):
+        return False, d, base, bits
+    m, ok, d, delim, base, bits = _field(buf, d, base, bits)
+    if not (ok and delim == _SEMI):
+        return False, d, base, bits
+    phi, ok, d, delim, base, bits = _field(buf, d, base, bits)
+    if not (ok and (delim == _SEMI or delim == _NL)):
+        return False, d, base, bits
+    _header(head, n_ev, ident, w, m, phi)
+    while delim == _SEMI:
+        p = d + 1
+        d, base, bits = _next_delimiter(buf, base, bits)
+        c, second = buf[_U(p)], buf[_U(p + 1)]
+        if d == p and c == _NL:  # a ';' ending the line
+            break
+        signed = _CODE_SIGNED[c]
+        code = _CODE_START[c] + signed * (second == _PLUS)
+        if not (code >= 0 and d == p + 1 + signed and buf[_U(d)] == _COMMA
+                and (signed == 0 or second == _MINUS or second == _PLUS)):
+            return False, d, base, bits
+        energy, ok_e, d, delim, base, bits = _field(buf, d, base, bits)
+        if delim != _COMMA:
+            return False, d, base, bits
+        pt, ok_pt, d, delim, base, bits = _field(buf, d, base, bits)
+        if delim != _COMMA:
+            return False, d, base, bits
+        eta, ok_eta, d, delim, base, bits = _field(buf, d, base, bits)
+        if delim != _COMMA:
+            return False, d, base, bits
+        phi, ok_phi, d, delim, base, bits = _field(buf, d, base, bits)
+        if not (ok_e & ok_pt & ok_eta & ok_phi & (delim != _COMMA)):
+            return False, d, base, bits
+        _store(objs, n_col, code, energy, pt, eta, phi)
+    return True, d, base, bits
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _scan(buf, head, process, names, offsets, objs, n_ev, n_col):
+    """One compiled pass over whole lines (``buf`` ends with a newline and has ``_FRONT`` readable
+    bytes before it, ``_PAD`` after): each good event appended at ``n_ev`` (its header to the
+    ``head`` columns, its process name's hash to ``process``, where each of its collections ends to
+    ``offsets``), its objects appended to their collection's columns in ``objs`` (pt, eta, phi,
+    mass, btag or charge in GeV) at ``n_col`` (updated); the caller makes room for what the bytes
+    could hold (an event or an object takes at least 10 bytes). A malformed line writes nothing.
+    -> (status of each line, the new number of events, the process names met: hash, start, end
+    (one row per change of name))."""
+    n = len(buf)
+    status = np.empty(n, np.int8)
+    first = np.empty(4, np.int64)
+    name = names[0]
+    p, line, n_names = 0, 0, 0
+    base, bits = 0, _delimiters64(buf, 0)
+    while p < n:
+        name = names[n_names]
+        for k in range(4):
+            first[k] = n_col[k]
+        ok, q, base, bits = _line_fast(buf, p, base, bits, head, name, objs, n_ev, n_col)
+        status[line] = 0
+        if not ok:
+            for k in range(4):
+                n_col[k] = first[k]
+            q = _skip_space(buf, p)
+            if buf[q] == _NL:
+                status[line] = _BLANK
             else:
-                status[line] = _BAD
-                n_col[:] = first
-        while buf[p] != _NL:
-            p += 1
-        p += 1
+                ok, q = _line(buf, p, head, name, objs, n_ev, n_col)
+                status[line] = 0 if ok else _BAD
+            while buf[q] != _NL:
+                q += 1
+            base, bits = q + 1, _delimiters64(buf, q + 1)  # the window starts again after this line
+        if ok:
+            process[n_ev] = name[0]
+            n_names += n_names == 0 or name[0] != names[n_names - 1, 0]
+            n_ev += 1
+            for k in range(4):
+                offsets[k, n_ev] = n_col[k]
+        else:
+            for k in range(4):
+                n_col[k] = first[k]
+        p = q + 1
         line += 1
-    return status[:line], event[:n_ev], weight[:n_ev], met[:n_ev], proc[:n_ev], counts[:, :n_ev], obj, n_col
+    return status[:line], n_ev, names[:n_names]
 
 
-def _parse_block(buf: np.ndarray) -> dict:
-    """Parse complete lines (``buf`` ends with a newline) into flat columns and per-line status."""
-    status, event, weight, met, proc, counts, obj, n_col = _scan(buf)
-    hashes, first = np.unique(proc[:, 0], return_index=True)
-    names = {int(h): buf[proc[i, 1]:proc[i, 2]].tobytes().decode(errors="replace") for h, i in zip(hashes, first)}
-    return {"bad_lines": np.flatnonzero(status == _BAD), "n_lines": len(status), "n_events": len(event),
-            "names": names, "process": proc[:, 0], "event": event, "weight": weight, "met": met,
-            "counts": counts, "objects": [obj[k, :, :n_col[k]] for k in range(4)]}
+class _Columns:
+    """The event record's flat columns, filled block by block by :func:`_scan` and grown (doubling)
+    when a block could hold more than their free room, so events are appended in place: no
+    per-block arrays to join at the end."""
+
+    def __init__(self, events: int, objects: int):
+        self.n_ev, self.n_col = 0, np.zeros(4, np.int64)
+        self.event, self.weight, self.process = np.empty(events, np.int64), np.empty(events), np.empty(events, np.int64)
+        self.met = np.empty((2, events), np.float32)
+        self.offsets = np.zeros((4, events + 1), np.int64)
+        self.objs = tuple(np.empty((5, objects), np.float32) for _ in range(4))
+        self.names: dict[int, str] = {}
+
+    def parse(self, buf: np.ndarray) -> np.ndarray:
+        """Append the events of one block; -> the block's line status."""
+        most = len(buf) // 10 + 1
+        if self.n_ev + most > len(self.event):
+            size = 2 * (self.n_ev + most)
+            for key in ("event", "weight", "process"):
+                setattr(self, key, _grown(getattr(self, key), size, self.n_ev))
+            self.met = _grown(self.met, size, self.n_ev)
+            self.offsets = _grown(self.offsets, size + 1, self.n_ev + 1)
+        self.objs = tuple(obj if n + most <= obj.shape[1] else _grown(obj, 2 * (n + most), n)
+                          for obj, n in zip(self.objs, self.n_col))
+        status, self.n_ev, names = _scan(buf, (self.event, self.weight, self.met), self.process,
+                                         np.empty((most, 3), np.int64), self.offsets, self.objs, self.n_ev, self.n_col)
+        for h, start, end in names:
+            self.names.setdefault(int(h), buf[start:end].tobytes().decode(errors="replace"))
+        return status
+
+
+def _grown(array: np.ndarray, size: int, used: int) -> np.ndarray:
+    """A copy of ``array`` with room for ``size`` along its last axis, the first ``used`` kept."""
+    out = np.empty(array.shape[:-1] + (size,), array.dtype)
+    out[..., :used] = array[..., :used]
+    return out
 
 
 def _diagnose(text: str) -> str:
@@ -271,28 +514,33 @@ def _diagnose(text: str) -> str:
 
 
 def _blocks(path: str, block_bytes: int):
-    """Chunks of whole lines as uint8 arrays, each ending in a newline. The file is read into one
-    reused buffer (a block is parsed before the next is read); a line longer than the buffer grows it."""
+    """Chunks of whole lines as uint8 arrays, each ending in a newline, with ``_FRONT`` readable
+    bytes before and ``_PAD`` after it in memory (read by the vector loads of :func:`_scan`). The
+    file is read into one reused buffer (a block is parsed before the next is read); a line longer
+    than the buffer grows it."""
     opener = gzip.open if path.endswith(".gz") else open
-    buf, kept = bytearray(block_bytes), 0
+    buf, kept = bytearray(_FRONT + block_bytes + _PAD), 0
     with opener(path, "rb") as f:
         while True:
             with memoryview(buf) as view:
-                got = f.readinto(view[kept:])
+                got = f.readinto(view[_FRONT + kept:len(buf) - _PAD])
             total = kept + got
-            cut = buf.rfind(b"\n", 0, total) + 1 if got else total  # at the end: whatever is left
-            if got and cut == 0:  # no newline in the whole buffer: a longer line
+            cut = buf.rfind(b"\n", _FRONT, _FRONT + total) + 1 - _FRONT if got else total  # at the end: what is left
+            if got and cut == -_FRONT:  # no newline in the whole buffer: a longer line
                 buf = buf + bytes(len(buf))  # a new buffer: the caller may still hold a view of the old one
                 kept = total
                 continue
             if cut:
-                block = np.frombuffer(buf, np.uint8, count=cut)
-                yield block if block[-1] == _NL else np.append(block, np.uint8(_NL))
+                if buf[_FRONT + cut - 1] != _NL:  # the last line without its newline: one of the padding bytes
+                    buf[_FRONT + cut] = _NL
+                    cut += 1
+                block = np.frombuffer(buf, np.uint8, count=cut, offset=_FRONT)
+                yield block
                 del block
-            buf[:total - cut] = buf[cut:total]
-            kept = total - cut
             if not got:
                 return
+            buf[_FRONT:_FRONT + total - cut] = buf[_FRONT + cut:_FRONT + total]
+            kept = total - cut
 
 
 def _line_text(buf: np.ndarray, index: int) -> str:
@@ -311,49 +559,47 @@ def read_darkmachines(path: str, on_bad_line: str = "fail", block_bytes: int = _
     """
     if on_bad_line not in ON_BAD_LINE:
         raise ValueError(f"on_bad_line: one of {', '.join(ON_BAD_LINE)}, got {on_bad_line!r}")
-    parts, bad_numbers, n_bad, first_line = [], [], 0, 1
+    size = os.path.getsize(path) if os.path.isfile(path) and not path.endswith(".gz") else block_bytes
+    columns = _Columns(size // 64 + 1, size // 32 + 1)  # room for the usual file; grown if it holds more
+    bad_numbers, n_bad, first_line = [], 0, 1
     try:
         for buf in _blocks(path, block_bytes):
-            part = _parse_block(buf)
-            if len(part["bad_lines"]):
-                i = int(part["bad_lines"][0])
+            status = columns.parse(buf)
+            bad = np.flatnonzero(status == _BAD)
+            if len(bad):
                 if on_bad_line == "fail":
-                    raise InputError(f"{path}: line {first_line + i}: {_diagnose(_line_text(buf, i))}")
-                n_bad += len(part["bad_lines"])
-                bad_numbers += (first_line + part["bad_lines"][:20 - len(bad_numbers)]).tolist()
-            parts.append(part)
-            first_line += part["n_lines"]
+                    raise InputError(f"{path}: line {first_line + bad[0]}: {_diagnose(_line_text(buf, int(bad[0])))}")
+                n_bad += len(bad)
+                bad_numbers += (first_line + bad[:20 - len(bad_numbers)]).tolist()
+            first_line += len(status)
     except OSError as e:
         raise InputError(f"{path}: cannot read ({type(e).__name__}: {e})") from None
-    events, names = _assemble(parts or [_parse_block(np.full(1, _NL, np.uint8))])
+    events, names = _assemble(columns)
     notes = {"lines": first_line - 1, "bad_lines": n_bad, "bad_line_numbers": bad_numbers,
              "processes": {str(process_code(s)): s for s in names}}
     return events, notes
 
 
-def _assemble(parts: list[dict]) -> tuple[ak.Array, list[str]]:
-    """Per-block columns -> one awkward event record."""
-    def joined(key, k=None, axis=0):  # one block (a small file): its arrays as they are
-        arrays = [p[key] if k is None else p[key][k] for p in parts]
-        return arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=axis)
-
-    cat = {k: joined(k, axis=-1) for k in ("process", "event", "weight", "counts")}
-    met = joined("met")
-    names = {h: name for p in parts for h, name in p["names"].items()}
-    hashes = np.array(sorted(names), np.int64)
-    codes = np.array([process_code(names[h]) for h in hashes], np.uint32)
+def _assemble(columns: _Columns) -> tuple[ak.Array, list[str]]:
+    """The filled columns -> one awkward event record (the arrays are used as they are, not copied)."""
+    n = columns.n_ev
+    hashes = np.array(sorted(columns.names), np.int64)
+    names = [columns.names[h] for h in hashes]
+    codes = np.array([process_code(name) for name in names], np.uint32)
     fields = {}
     for k, (coll, (extra_name, _)) in enumerate(_KINDS.items()):
-        obj = joined("objects", k, axis=1)
+        obj = columns.objs[k][:, :columns.n_col[k]]
         cols = {"pt": obj[0], "eta": obj[1], "phi": obj[2]}
         if extra_name:
             cols |= {"mass": obj[3], extra_name: obj[4].astype(np.int32)}
-        fields[coll] = ak.unflatten(ak.zip(cols), cat["counts"][k])
-    fields["MET"] = ak.zip({"pt": met[:, 0], "phi": met[:, 1]})
-    fields["genWeight"] = cat["weight"]
-    fields["event"] = cat["event"].astype(np.uint64)
-    fields["DM"] = ak.zip({"processId": codes[np.searchsorted(hashes, cat["process"])]})
-    return ak.Array(fields), [names[h] for h in hashes]
+        content = ak.contents.RecordArray([ak.contents.NumpyArray(c) for c in cols.values()], list(cols))
+        fields[coll] = ak.contents.ListOffsetArray(ak.index.Index64(columns.offsets[k, :n + 1]), content)
+    fields["MET"] = ak.zip({"pt": columns.met[0, :n], "phi": columns.met[1, :n]}, highlevel=False)
+    fields["genWeight"] = ak.contents.NumpyArray(columns.weight[:n])
+    fields["event"] = ak.contents.NumpyArray(columns.event[:n].view(np.uint64))
+    process = codes[np.searchsorted(hashes, columns.process[:n])] if len(codes) > 1 else np.full(n, codes[0] if n else 0, np.uint32)
+    fields["DM"] = ak.zip({"processId": process}, highlevel=False)
+    return ak.Array(ak.contents.RecordArray(list(fields.values()), list(fields), length=n)), names
 
 
 def energy(objects: ak.Array) -> ak.Array:

@@ -92,6 +92,9 @@ def test_assignment_is_optimal_like_scipy_on_random_tied_and_point_cloud_costs()
         assert cost[np.arange(n), cols].sum() == pytest.approx(cost[rows, best].sum(), rel=1e-12, abs=1e-12)
     x, y = rng.standard_normal((40, 5)).astype(np.float32), rng.standard_normal((30, 5)).astype(np.float32)
     assert np.allclose(pair_costs(x, y), ((x[:, None].astype(float) - y[None]) ** 2).sum(-1), atol=1e-12)
+    y = torch.randn(30, 5)
+    y[3, 1] = float("nan")  # a diverged negative: a non-finite loss for the training loop to report
+    assert torch.isnan(exact(torch.randn(30, 5), y))
 
 
 @pytest.mark.parametrize("activation", sorted(ACTIVATION_CODES))

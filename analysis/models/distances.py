@@ -66,7 +66,8 @@ def assignment(cost: np.ndarray) -> np.ndarray:
     reduction) gives duals and most matches; each remaining row is matched by a shortest augmenting path
     (Dijkstra on the reduced costs). Each Dijkstra step is two passes over all columns that the compiler
     vectorises (relaxation; a minimum kept in 8 lanes) and no predecessor bookkeeping: the path is
-    recovered at the end from the rows scanned. Costs must be finite.
+    recovered at the end from the rows scanned. Costs must be finite (not checked here: a NaN would
+    never be found as the minimum).
     """
     n = cost.shape[0]
     x = np.full(n, -1, np.int64)  # column of each row
@@ -202,8 +203,10 @@ def exact(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"exact Wasserstein needs equal batch sizes, got {x.shape[0]} and {y.shape[0]}")
     cost = pair_costs(x.detach().cpu().numpy(), y.detach().cpu().numpy())
-    cols = torch.from_numpy(assignment(cost)).to(y.device)
-    return ((x - y[cols]) ** 2).sum(1).mean()
+    # a non-finite point (a diverging model) matched to anything: the loss is non-finite, which the
+    # training loop reports; the solver itself needs finite costs
+    cols = assignment(cost) if np.isfinite(cost).all() else np.arange(cost.shape[0])
+    return ((x - y[torch.from_numpy(cols).to(y.device)]) ** 2).sum(1).mean()
 
 
 def sinkhorn(

@@ -145,7 +145,8 @@ def main() -> None:
             auc = roc_auc_score(y_test, score(load_model(os.path.join(d, "model.pt")), x_test))
         wall_ratio = np.median(base_t) / np.median(h["time_s"])
         print(f"{label}: s/epoch (with validation) = {[round(t, 3) for t in h['time_s']]}  CPU s/epoch = "
-              f"{cpu:.3f}  AUC = {auc:.3f}  ratio baseline/tool: wall {wall_ratio:.2f}, CPU {np.mean(base_cpu) / cpu:.2f}")
+              f"{cpu:.3f}  AUC = {auc:.3f}  ratio baseline/tool: wall {wall_ratio:.2f}, "
+              f"CPU {np.mean(base_cpu) / cpu:.2f}")
 
 
 if __name__ == "__main__":

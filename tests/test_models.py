@@ -14,7 +14,7 @@ from analysis.models.ae import AutoEncoder
 from analysis.models.distances import assignment, exact, pair_costs, sinkhorn, squared_distances
 from analysis.models.mlp_kernels import ACTIVATION_CODES
 from analysis.models.registry import build_model, build_sampler, resolve_config
-from analysis.models.sampler import LangevinSampler
+from analysis.models.sampler import Chain, LangevinSampler, langevin
 from analysis.training import load_model, score, train_model
 
 TOY_SAMPLER = {"noise": 0.05, "step_size": 0.2, "temperature": 1.0, "bounds": [-4.0, 4.0], "buffer_size": 2000}
@@ -118,6 +118,19 @@ def test_compiled_energy_and_differentiable_input_gradient_equal_autograd(activa
         ours = torch.autograd.grad((g_bar * g).sum() + (e_bar * e).sum(), [x, *params])
         scale = max(r.abs().max().item() for r in ref)
         assert all(torch.allclose(a, b, atol=tol * scale) for a, b in zip(ours, ref))
+
+
+def test_fused_detached_steps_follow_the_sampler_loop():
+    """The compiled detached steps (ChainView.steps) give the loop's chain, with the same draws."""
+    torch.manual_seed(2)
+    model = build_model({"kind": "wnae"}, 6)
+    x0 = torch.randn(200, 6) * 2
+    for chain, grad_steps in ((Chain(10, 0.02, 0.2, 0.063, bounds=(-3.0, 3.0)), 1),
+                              (Chain(6, 0.02, 0.2, 0.063, noise_final=0.05), 0)):
+        out = [langevin(model.energy, x0, chain, torch.Generator().manual_seed(5), grad_steps, model.energy_grad,
+                        steps=steps)[0] for steps in (None, model.langevin_steps)]
+        assert torch.allclose(out[0], out[1], atol=1e-5) and out[1].requires_grad == (grad_steps > 0)
+    assert model.double().langevin_steps(x0.double(), torch.zeros(2, 200, 6), [0.1, 0.1], 0.3, None) is None
 
 
 def test_sinkhorn_approaches_exact_as_epsilon_shrinks():

@@ -159,8 +159,9 @@ class AutoEncoder(EnergyModel):
                 and w.device.type == "cpu" and not torch.jit.is_tracing())
 
     def chain_view(self, x: torch.Tensor) -> ChainView:
-        """The rows themselves, with the hand-written gradient for the detached steps."""
-        return ChainView(x, self.energy, self.energy_grad, None, x.shape[0], lambda v: v, self.decoder)
+        """The rows themselves, with the compiled input gradient and detached steps."""
+        return ChainView(x, self.energy, self.energy_grad, None, x.shape[0], lambda v: v, self.decoder,
+                         self.langevin_steps)
 
     def energy_grad(self, x: torch.Tensor, create_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """(E(x), grad_x E(x)) without autograd's double backward, for the Langevin steps.
@@ -202,6 +203,18 @@ class AutoEncoder(EnergyModel):
                     back = back * slopes[i]
                 back = back @ params[2 * i]
             return (r * r).mean(dim=1), (r - back) * (2.0 / x.shape[1])
+
+    def langevin_steps(self, x: torch.Tensor, eps: torch.Tensor, noises: list[float], drift: float,
+                       bounds: tuple[float, float] | None) -> torch.Tensor | None:
+        """The detached steps x <- clamp(x - drift grad_x E(x) + noise_i eps_i) in one compiled call on the
+        CPU (a step of the sampler's loop is ~10 torch ops around the kernel); None elsewhere."""
+        if not self._compiled(x):
+            return None
+        lo, hi = bounds if bounds is not None else (0.0, 0.0)
+        out = mlp_kernels.langevin_steps(x.detach().contiguous().numpy(), eps.contiguous().numpy(),
+                                         np.asarray(noises, np.float32), drift, lo, hi, bounds is not None,
+                                         *self._kernel_args())
+        return torch.from_numpy(out)
 
     def _apply(self, fn, *args, **kwargs):
         self.__dict__.pop("_layer_param_list", None)  # .to() / .double() may replace the parameters

@@ -205,3 +205,20 @@ def energy_grad_vjp(x, g_bar, e_bar, weights, biases, n_enc, code, w_grads, b_gr
         a_bar = _linear_t(weights[layer], a_bar)
         t_bar = _linear_t(weights[layer], t_bar)
     return np.ascontiguousarray((x_bar + a_bar).T)
+
+
+@numba.njit(cache=True, fastmath=True)
+def langevin_steps(x0, eps, noises, drift, lo, hi, clamp, weights, biases, n_enc, code):
+    """Detached Langevin steps x <- clamp(x - drift grad_x E(x) + noise_i eps_i) for i < len(noises),
+    from x0 (n, d) float32 with eps (steps, n, d); returns the last state."""
+    x = x0.copy()
+    drift32 = np.float32(drift)  # float32 arithmetic, as the torch step
+    for i in range(noises.shape[0]):
+        _, g = energy_grad(x, weights, biases, n_enc, code)
+        for s in range(x.shape[0]):
+            for j in range(x.shape[1]):
+                y = x[s, j] - drift32 * g[s, j] + noises[i] * eps[i, s, j]
+                if clamp:
+                    y = min(max(y, np.float32(lo)), np.float32(hi))
+                x[s, j] = y
+    return x

@@ -38,7 +38,9 @@ BOUND_MODES = ("clamp", "reject")
 LATENT_DEFAULTS = {"n_steps": 10, "step_size": None, "noise": 1.0, "temperature": 1.0}
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
-EnergyGrad = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+EnergyGrad = Callable[[torch.Tensor, bool], tuple[torch.Tensor, torch.Tensor]]
+# (x0, eps (steps, n, d), noise per step, drift, bounds) -> the state after those detached clamped steps, or None
+Steps = Callable[[torch.Tensor, torch.Tensor, list, float, "tuple[float, float] | None"], "torch.Tensor | None"]
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,10 @@ class ChainView:
 
     ``state`` holds the chain's rows: the samples themselves for a dense model, the nodes of every graph for a
     graph model (``groups`` = the sample of each row, None for one row per sample). ``energy`` maps a state to
-    one energy per sample, ``energy_grad`` optionally to (E, grad E) without a graph; ``rebuild`` turns a state
-    back into model input, ``decode`` a latent point per sample into a state (the omi start).
+    one energy per sample, ``energy_grad`` optionally to (E, grad E) (``energy_grad(x, create_graph)``, no double
+    backward); ``rebuild`` turns a state back into model input, ``decode`` a latent point per sample into a
+    state (the omi start); ``steps`` optionally runs the detached steps of a plain chain (clamp or no bounds,
+    no MH, no clipping) in one call (the AutoEncoder's compiled CPU kernel; None where it does not apply).
     """
 
     state: torch.Tensor
@@ -58,6 +62,7 @@ class ChainView:
     n_samples: int
     rebuild: Callable[[torch.Tensor], Any]
     decode: Callable[[torch.Tensor], torch.Tensor]
+    steps: Steps | None = None
 
     def per_sample(self, values: torch.Tensor) -> torch.Tensor:
         """Sum of per-row values over each sample's rows, shape (n_samples,)."""
@@ -101,9 +106,9 @@ class Chain:
 def _energy_grad(energy: Energy, x: torch.Tensor, create_graph: bool, clip: float | None,
                  energy_grad: EnergyGrad | None = None, groups: torch.Tensor | None = None):
     """(E(x) per sample, grad_x E(x) norm-clipped per sample); with create_graph both carry the graph, else
-    detached (computed by `energy_grad`, a graph-free version, when given)."""
-    if not create_graph and energy_grad is not None:
-        e, g = energy_grad(x.detach())
+    detached; by `energy_grad(x, create_graph)` when given (no double backward), else by autograd."""
+    if energy_grad is not None:
+        e, g = energy_grad(x if create_graph else x.detach(), create_graph)
     else:
         if not create_graph:
             x = x.detach().requires_grad_(True)
@@ -121,12 +126,14 @@ def _energy_grad(energy: Energy, x: torch.Tensor, create_graph: bool, clip: floa
 
 def langevin(energy: Energy, x0: torch.Tensor, chain: Chain, generator: torch.Generator,
              grad_steps: int | None = 0, energy_grad: EnergyGrad | None = None,
-             groups: torch.Tensor | None = None, n_samples: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+             groups: torch.Tensor | None = None, n_samples: int | None = None,
+             steps: Steps | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Run `chain` from x0; returns (samples, mean acceptance as a 0-d tensor: MH and/or boundary
     rejection, 1 without either). ``grad_steps``: 0 detaches the whole chain, None keeps the graph of
-    every step, k of the last k steps. `energy_grad` (x -> (E, grad E), no graph) speeds up the
-    detached steps. `groups` (sample of each row, with `n_samples`) makes a sample out of several rows
-    (the nodes of a graph): the MH test, the boundary rejection and the gradient clipping act per sample."""
+    every step, k of the last k steps. `energy_grad` ((x, create_graph) -> (E, grad E)) replaces autograd,
+    `steps` (``ChainView.steps``) runs the detached steps of a plain chain in one call. `groups` (sample of
+    each row, with `n_samples`) makes a sample out of several rows (the nodes of a graph): the MH test, the
+    boundary rejection and the gradient clipping act per sample."""
     n = chain.n_steps
     first_graph = 0 if grad_steps is None else n - min(grad_steps, n)
     drift = chain.step_size / chain.temperature
@@ -143,9 +150,17 @@ def langevin(energy: Energy, x0: torch.Tensor, chain: Chain, generator: torch.Ge
         return _energy_grad(energy, v, graph, chain.clip_grad, energy_grad, groups)
 
     x = x0.detach().clone()
-    e, g = step_grad(x, first_graph == 0)
+    start = 0  # the detached steps of a plain chain in one call when the model offers it
+    plain = not chain.mh and not rejecting and chain.clip_grad is None and groups is None
+    if steps is not None and first_graph and plain:
+        fused = steps(x, eps[:first_graph], noises[:first_graph], drift, chain.bounds)
+        if fused is not None:
+            x, start = fused, first_graph
+            if start == n:
+                return x, torch.ones((), device=x0.device)
+    e, g = step_grad(x, first_graph == start)
     n_accepted = torch.zeros((), device=x0.device)
-    for i in range(n):
+    for i in range(start, n):
         y = x - drift * g + noises[i] * eps[i]
         keep = None  # per sample: stay at x
         if chain.bounds is not None:
@@ -272,13 +287,15 @@ class LangevinSampler:
 
     def run_chain(self, energy: Energy, x0: torch.Tensor, generator: torch.Generator,
                   differentiable: bool | int = False, energy_grad: EnergyGrad | None = None,
-                  groups: torch.Tensor | None = None, n_samples: int | None = None) -> torch.Tensor:
+                  groups: torch.Tensor | None = None, n_samples: int | None = None,
+                  steps: Steps | None = None) -> torch.Tensor:
         """Input-space chain from x0. `differentiable`: False detaches the result, True keeps the graph of
-        every step (create_graph=True), an integer k of the last k steps only. `energy_grad`: a
-        graph-free (E, grad E) for the detached steps (the model's ``energy_grad``); `groups`, `n_samples`:
-        the sample of each row when a sample has several (``langevin``)."""
+        every step (create_graph=True), an integer k of the last k steps only. `energy_grad`: (E, grad E)
+        without autograd (the model's ``energy_grad``), `steps` the fused detached steps (``ChainView.steps``);
+        `groups`, `n_samples`: the sample of each row when a sample has several (``langevin``)."""
         grad_steps = None if differentiable is True else int(differentiable)
-        x, self.acceptance = langevin(energy, x0, self.chain, generator, grad_steps, energy_grad, groups, n_samples)
+        x, self.acceptance = langevin(energy, x0, self.chain, generator, grad_steps, energy_grad, groups, n_samples,
+                                      steps)
         return x
 
     def push(self, x: torch.Tensor) -> None:
@@ -300,7 +317,7 @@ class LangevinSampler:
         in the replay buffer."""
         view = model.chain_view(x_data)
         x = self.run_chain(view.energy, self._start(None, view, generator), generator, differentiable,
-                           view.energy_grad, view.groups, view.n_samples)
+                           view.energy_grad, view.groups, view.n_samples, view.steps)
         if push:
             self.push(self._last_latent if self.init == "omi" else x)
         return view.rebuild(x)

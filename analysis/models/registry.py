@@ -12,9 +12,8 @@ early stopping (patience), ReduceLROnPlateau (lr_patience, lr_factor), ``l1_weig
 ``lambda`` (0 = off), ``input`` energy | reco, ``hidden``, ``lr``; analysis/models/adversary.py).
 NAE/WNAE: ``ae_pretrain_epochs`` (plain reconstruction epochs before the NAE/WNAE loss, on top of
 ``epochs``), ``val_samples`` (size of the fixed validation subset and of the negative sample drawn each
-epoch for the exact validation Wasserstein distance that selects the best epoch; default 512: the
-exact assignment costs ~0.04 s at 512 against ~0.25-0.35 s at 1024 on the CPU, which was ~40% of a
-demo epoch), ``sampler``
+epoch for the exact validation Wasserstein distance that selects the best epoch; default 512: enough
+points for a stable W, and the exact assignment stays a few ms on the CPU), ``sampler``
 (analysis/models/sampler.py: n_steps, step_size (null: noise^2/2), noise, temperature, bounds,
 bound_mode clamp | reject, clip_grad, mh (Metropolis-Hastings), noise_final (annealing), buffer_size,
 replay_ratio, init pcd | cd | omi, fresh gaussian | uniform, latent (the omi latent chain: n_steps,
@@ -33,10 +32,10 @@ ratio 0.95, 10 steps, noise 0.22, step = noise^2/2, temperature 0.063 (drift 0.3
 The WNAE default is the exact W (the reference WNAE's ``ot.emd2`` value, by optimal assignment) with
 the gradient through the LAST chain step only (``grad_through_chain: false, grad_steps: 1``): on the
 demo dataset its test AUC was within 0.01 of the gradient through every step (the reference's; 0.856
-vs 0.854 after 3 epochs, 0.879 vs 0.886 after 10) at about half the time per epoch
+vs 0.854 after 3 epochs, 0.879 vs 0.886 after 10) at ~60% of the time per epoch
 (benchmarks/bench_wnae.py). Sinkhorn stays the option for large batches on a
-GPU, where it runs without a host sync; on a CPU its 100 log-domain iterations cost ~15x the exact
-assignment at batch 256.
+GPU, where it runs without a host sync; on a CPU its 100 log-domain iterations cost ~50x the exact
+assignment (the compiled solver of analysis/models/distances.py) at batch 256.
 """
 from __future__ import annotations
 

@@ -170,22 +170,32 @@ def _name(buf, p, q):
 
 
 @numba.njit(cache=True, inline="always")
-def _store(objs, n_col, code, energy, pt, eta, phi):
-    """One object (MeV) appended to its collection's columns (GeV), mass from E, pt and eta."""
-    exp_eta = np.exp(eta)
-    pz = 0.5 * pt * (exp_eta - 1.0 / exp_eta)  # pt sinh(eta), one exp instead of sinh
+def _store(objs, kinematics, n_col, start, code, energy, pt, eta, phi):
+    """One object (MeV) appended to its collection's columns (GeV); its energy, pt and eta are
+    kept (float64, by collection from ``start``) for :func:`_mass`, which runs after the block."""
     k = _COLLECTION[code]
     obj, i = objs[k], n_col[k]
     obj[0, i] = pt / MEV_PER_GEV
     obj[1, i] = eta
     obj[2, i] = phi
-    obj[3, i] = np.sqrt(max(energy * energy - pt * pt - pz * pz, 0.0)) / MEV_PER_GEV
     obj[4, i] = _EXTRA[code]
+    j = i - start[k]
+    kinematics[k, 0, j], kinematics[k, 1, j], kinematics[k, 2, j] = energy, pt, eta
     n_col[k] = i + 1
 
 
 @numba.njit(cache=True, inline="always")
-def _line(buf, p, head, name, objs, n_ev, n_col):
+def _mass(energy, pt, eta):
+    """Mass (GeV) from E, pt (MeV) and eta: m^2 = E^2 - pt^2 - pz^2. Computed in a loop of its
+    own after each block: its chain of exp, division and square root then overlaps between
+    objects instead of holding up the parsing."""
+    exp_eta = np.exp(eta)
+    pz = 0.5 * pt * (exp_eta - 1.0 / exp_eta)  # pt sinh(eta), one exp instead of sinh
+    return np.sqrt(max(energy * energy - pt * pt - pz * pz, 0.0)) / MEV_PER_GEV
+
+
+@numba.njit(cache=True, inline="always")
+def _line(buf, p, head, name, objs, kinematics, n_ev, n_col, start):
     """Any line that is not blank, token by token with blanks allowed (the reference reading, and the
     one that finds malformed lines) -> (ok, position of its newline or where it went wrong)."""
     ident, ok, delim, p = _integer(buf, p)
@@ -213,7 +223,7 @@ def _line(buf, p, head, name, objs, n_ev, n_col):
         phi, ok, delim, p = _float(buf, p) if ok and delim == _COMMA else (0.0, False, -1, p)
         ok = ok and delim != _COMMA
         if ok:
-            _store(objs, n_col, code, energy, pt, eta, phi)
+            _store(objs, kinematics, n_col, start, code, energy, pt, eta, phi)
     return ok, p
 
 
@@ -245,40 +255,114 @@ def _delimiters64(typingctx, buf, p):
     return types.uint64(buf, p), codegen
 
 
-@intrinsic
-def _classify16(typingctx, buf, end):
-    """The 16 bytes before ``end``: bit i set where byte i is a digit, bit 16 + i where it is a '.',
-    bit 32 + i where it is a '-' (byte 15 is the one just before ``end``)."""
-    def codegen(context, builder, sig, args):
-        at = builder.sub(args[1], ir.Constant(ir.IntType(64), 16))
-        chunk, vector = _data_at(context, builder, sig.args[0], args[0], at, 16)
-        i16, i64 = ir.IntType(16), ir.IntType(64)
-        found = [builder.icmp_unsigned("<", builder.sub(chunk, ir.Constant(vector, [48] * 16)), ir.Constant(vector, [10] * 16)),
-                 builder.icmp_unsigned("==", chunk, ir.Constant(vector, [_DOT] * 16)),
-                 builder.icmp_unsigned("==", chunk, ir.Constant(vector, [_MINUS] * 16))]
-        masks = [builder.shl(builder.zext(builder.bitcast(m, i16), i64), ir.Constant(i64, 16 * k)) for k, m in enumerate(found)]
-        return builder.or_(builder.or_(masks[0], masks[1]), masks[2])
-    return types.uint64(buf, end), codegen
+def _declare(module, name, result, arguments):
+    """An LLVM intrinsic on vectors (llvmlite's declare_intrinsic names scalar ones only)."""
+    function = module.globals.get(name)
+    return function if function is not None else ir.Function(module, ir.FunctionType(result, arguments), name=name)
 
 
 @intrinsic
-def _digits16(typingctx, buf, end, shifted, kept):
-    """The 16 bytes before ``end`` as digit values (bytes as in :func:`_classify16`): a byte in the
-    bit mask ``shifted`` takes the value of the byte before it (closing the gap of a '.'), a byte
-    outside ``kept`` is 0 -> (bytes 0-7, bytes 8-15) as little-endian words."""
+def _numbers4(typingctx, buf, s0, e0, s1, e1, s2, e2, s3, e3):
+    """Four tokens ``buf[s_i:e_i]`` read at once as numbers of the usual shape, ``[-]digits[.digits]``
+    with at most 15 digits -> (their four values, ok: all four have that shape; any other text is
+    left to :func:`_float`). As :func:`_float` computes them, and as Python does: the digits make
+    an exact integer mantissa (< 2^53), divided once by an exact power of ten.
+
+    LLVM vector code, one 16-byte field per token (the 16 bytes before its end; the reader's
+    blocks start ``_FRONT`` bytes into their buffer): compares give the token's digits, its '-'
+    and its '.', which checks the shape; the digits before the '.' move one byte on over it, those
+    before the number are cleared, and multiply-adds of neighbours, pairs, quads and octets give
+    the mantissas, no branch and no loop over characters."""
     def codegen(context, builder, sig, args):
-        at = builder.sub(args[1], ir.Constant(ir.IntType(64), 16))
-        chunk, vector = _data_at(context, builder, sig.args[0], args[0], at, 16)
-        i16, i32, i64 = ir.IntType(16), ir.IntType(32), ir.IntType(64)
-        lanes = ir.VectorType(ir.IntType(1), 16)
-        zero = ir.Constant(vector, [0] * 16)
-        digits = builder.sub(chunk, ir.Constant(vector, [48] * 16))
-        before = builder.shuffle_vector(digits, zero, ir.Constant(ir.VectorType(i32, 16), [16] + list(range(15))))
-        digits = builder.select(builder.bitcast(builder.trunc(args[2], i16), lanes), before, digits)
-        digits = builder.select(builder.bitcast(builder.trunc(args[3], i16), lanes), digits, zero)
-        words = builder.bitcast(digits, ir.VectorType(i64, 2))
-        return context.make_tuple(builder, sig.return_type, [builder.extract_element(words, ir.Constant(i32, k)) for k in (0, 1)])
-    return types.UniTuple(types.uint64, 2)(buf, end, shifted, kept), codegen
+        i1, i8, i16, i32, i64, f64 = (ir.IntType(1), ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64),
+                                      ir.DoubleType())
+        v = lambda t, n: ir.VectorType(t, n)
+        const = lambda t, n, vals: ir.Constant(v(t, n), list(vals))
+        mask = lambda idx: ir.Constant(v(i32, len(idx)), list(idx))
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        starts, ends = args[1::2], args[2::2]
+        # the 16 bytes before each token's end, side by side: field i is lanes 16i..16i+15
+        chunks = [builder.load(builder.bitcast(builder.gep(data, [builder.sub(e, ir.Constant(i64, 16))]),
+                                               v(i8, 16).as_pointer()), align=1) for e in ends]
+        pair = [builder.shuffle_vector(chunks[0], chunks[1], mask(range(32))),
+                builder.shuffle_vector(chunks[2], chunks[3], mask(range(32)))]
+        text = builder.shuffle_vector(pair[0], pair[1], mask(range(64)))
+        lane = const(i8, 64, [k % 16 for k in range(64)])
+
+        def per_field(values4):  # <4 x i8> -> each value over its field's 16 lanes
+            return builder.shuffle_vector(values4, ir.Constant(v(i8, 4), ir.Undefined), mask([k // 16 for k in range(64)]))
+
+        def fields(bits64):  # <64 x i1> -> <4 x i16>, one bit mask per field, through a general register
+            # (an empty asm keeps LLVM from folding it into a direct bitcast, which goes through memory, slowly)
+            word = builder.asm(ir.FunctionType(i64, [i64]), "", "=r,0", [builder.bitcast(bits64, i64)], False)
+            return builder.bitcast(word, v(i16, 4))
+
+        length = ir.Constant(v(i8, 4), ir.Undefined)
+        for k, (s, e) in enumerate(zip(starts, ends)):
+            n = builder.sub(e, s)
+            n = builder.select(builder.icmp_unsigned("<", n, ir.Constant(i64, 17)), n, ir.Constant(i64, 17))
+            length = builder.insert_element(length, builder.trunc(n, i8), ir.Constant(i32, k))
+        begin = builder.sub(const(i8, 4, [16] * 4), length)  # first lane of each token
+        begin64 = per_field(begin)
+        inside = builder.icmp_signed(">=", lane, begin64)
+        first = builder.icmp_signed("==", lane, begin64)
+        digits = builder.sub(text, const(i8, 64, [48] * 64))
+        is_digit = builder.icmp_unsigned("<", digits, const(i8, 64, [10] * 64))
+        is_dot = builder.icmp_unsigned("==", text, const(i8, 64, [_DOT] * 64))
+        sign = builder.and_(first, builder.icmp_unsigned("==", text, const(i8, 64, [_MINUS] * 64)))
+        body = builder.and_(inside, builder.not_(sign))
+        other = builder.and_(body, builder.not_(builder.or_(is_digit, is_dot)))
+        dots = fields(builder.and_(body, is_dot))
+        zero16 = ir.Constant(v(i16, 4), [0] * 4)
+        negative = builder.icmp_unsigned("!=", fields(sign), zero16)
+        n_dots = builder.call(_declare(builder.module, "llvm.ctpop.v4i16", v(i16, 4), [v(i16, 4)]), [dots])
+        dot = builder.call(_declare(builder.module, "llvm.cttz.v4i16", v(i16, 4), [v(i16, 4), i1]), [dots, ir.Constant(i1, 0)])
+        n_dots, dot = builder.trunc(n_dots, v(i8, 4)), builder.trunc(dot, v(i8, 4))
+        has_dot = builder.icmp_unsigned("!=", n_dots, ir.Constant(v(i8, 4), [0] * 4))
+        n_digits = builder.sub(builder.sub(length, builder.zext(negative, v(i8, 4))), n_dots)
+        checks = [builder.icmp_unsigned("<=", length, const(i8, 4, [16] * 4)),
+                  builder.icmp_unsigned("!=", n_digits, const(i8, 4, [0] * 4)),
+                  builder.icmp_unsigned("<=", n_digits, const(i8, 4, [15] * 4)),
+                  builder.icmp_unsigned("==", fields(other), zero16),
+                  builder.icmp_unsigned("<=", n_dots, const(i8, 4, [1] * 4)),
+                  builder.or_(builder.not_(has_dot), builder.and_(
+                      builder.icmp_unsigned("!=", dot, const(i8, 4, [15] * 4)),
+                      builder.icmp_unsigned("!=", dot, builder.add(begin, builder.zext(negative, v(i8, 4))))))]
+        ok = checks[0]
+        for c in checks[1:]:
+            ok = builder.and_(ok, c)
+        ok = builder.icmp_unsigned("==", builder.bitcast(ok, ir.IntType(4)), ir.Constant(ir.IntType(4), 15))
+        # digits without the dot, at the end of each field, zeros before: the bytes up to the dot
+        # take the value of the byte before them, then everything before the digits is cleared
+        before = builder.shuffle_vector(digits, const(i8, 64, [0] * 64), mask([64 if k % 16 == 0 else k - 1 for k in range(64)]))
+        shifted = builder.icmp_unsigned("<", lane, per_field(builder.select(has_dot, builder.add(dot, const(i8, 4, [1] * 4)),
+                                                                            const(i8, 4, [0] * 4))))
+        kept = builder.icmp_signed(">=", lane, per_field(builder.sub(const(i8, 4, [16] * 4), n_digits)))
+        digits = builder.select(kept, builder.select(shifted, before, digits), const(i8, 64, [0] * 64))
+        # 16 digits per field -> one integer: neighbours, pairs, quads, octets (first lane most significant)
+        values, width, scale, t = digits, 64, 10, i16
+        for t, scale in ((i16, 10), (i16, 100), (i32, 10000), (i64, 100000000)):
+            even = builder.zext(builder.shuffle_vector(values, values, mask(range(0, width, 2))), v(t, width // 2))
+            odd = builder.zext(builder.shuffle_vector(values, values, mask(range(1, width, 2))), v(t, width // 2))
+            values = builder.add(builder.mul(even, ir.Constant(v(t, width // 2), [scale] * (width // 2))), odd)
+            width //= 2
+        mantissa = builder.sitofp(values, v(f64, 4))
+        table = builder.module.globals.get("dm_pow10")
+        if table is None:
+            table = ir.GlobalVariable(builder.module, ir.ArrayType(f64, 16), name="dm_pow10")
+            table.initializer = ir.Constant(ir.ArrayType(f64, 16), [float(x) for x in _POW10[:16]])
+            table.global_constant, table.linkage = True, "internal"
+        n_frac = builder.select(has_dot, builder.sub(const(i8, 4, [15] * 4), dot), const(i8, 4, [0] * 4))
+        scale = ir.Constant(v(f64, 4), ir.Undefined)
+        for k in range(4):
+            index = builder.zext(builder.extract_element(n_frac, ir.Constant(i32, k)), i64)
+            power = builder.load(builder.gep(table, [ir.Constant(i64, 0), index]))
+            scale = builder.insert_element(scale, power, ir.Constant(i32, k))
+        value = builder.fdiv(mantissa, scale)
+        value = builder.select(negative, builder.fneg(value), value)
+        out = [builder.extract_element(value, ir.Constant(i32, k)) for k in range(4)] + [ok]
+        return context.make_tuple(builder, sig.return_type, out)
+    return types.Tuple((types.float64,) * 4 + (types.boolean,))(buf, s0, e0, s1, e1, s2, e2, s3, e3), codegen
 
 
 _U = np.uint64
@@ -300,54 +384,9 @@ def _next_delimiter(buf, base, bits):
 
 
 @numba.njit(cache=True, inline="always")
-def _eight_digits(word):
-    """8 digit values (0-9, first one in the lowest byte) -> their number: three multiply-shifts
-    combine neighbours, pairs, then quads (the SWAR conversion of simdjson/fast_float)."""
-    word = (word * _U(2561)) >> _U(8)
-    word = ((word & _U(0x00FF00FF00FF00FF)) * _U(6553601)) >> _U(16)
-    return np.int64(((word & _U(0x0000FFFF0000FFFF)) * _U(42949672960001)) >> _U(32))
-
-
-@numba.njit(cache=True, inline="always")
-def _number(buf, p, d):
-    """The token from ``p`` to its delimiter at ``d`` as ``[-]digits[.digits]`` with at most 15
-    digits -> (value, ok); ok is false for any other text, which :func:`_float` then reads.
-    Without a branch or a loop over characters: bit masks of the 16 bytes before ``d`` check the
-    shape and place the digits, which are converted 8 at a time; the integer mantissa is exact
-    (< 2^53), so one division by an exact power of ten rounds as Python does, and as
-    :func:`_float` does. Reads 16 bytes before ``d``: the reader's blocks start ``_FRONT`` bytes
-    into their buffer."""
-    length = d - p
-    kinds = _classify16(buf, d)
-    token = (_U(0xFFFF) << _U(16 - min(length, 16))) & _U(0xFFFF)
-    first = token & (~token + _U(1))
-    sign = first & (kinds >> _U(32))
-    body = token ^ sign
-    dot = body & ~kinds  # the one byte that is not a digit: must be a '.', inside the digits
-    n_digits = length - (sign != 0) - (dot != 0)
-    ok = ((length <= 16) & (n_digits <= 15) & (body != 0) & ((dot & ~(kinds >> _U(16))) == 0)
-          & ((dot & (dot - _U(1))) == 0) & ((dot & (first | (sign << _U(1)) | _U(0x8000))) == 0))
-    kept = (_U(0xFFFF) << _U(16 - min(max(n_digits, 0), 16))) & _U(0xFFFF)
-    first8, last8 = _digits16(buf, d, (dot << _U(1)) - _U(dot != 0), kept)
-    n_frac = 15 - np.int64(trailing_zeros(dot | _U(0x8000)))
-    value = np.float64(_eight_digits(first8) * 100_000_000 + _eight_digits(last8)) / _POW10[n_frac]
-    return (-value if sign else value), ok
-
-
-@numba.njit(cache=True, inline="always")
-def _field(buf, d, base, bits):
-    """The number after the delimiter at ``d`` -> (value, ok, its delimiter's position, that
-    delimiter, base, bits)."""
-    p = d + 1
-    d, base, bits = _next_delimiter(buf, base, bits)
-    value, ok = _number(buf, p, d)
-    return value, ok, d, buf[_U(d)], base, bits
-
-
-@numba.njit(cache=True, inline="always")
-def _line_fast(buf, p, base, bits, head, name, objs, n_ev, n_col):
+def _line_fast(buf, p, base, bits, head, name, objs, kinematics, n_ev, n_col, start):
     """A line as the writer and the challenge write it (no blanks inside numbers, numbers that
-    :func:`_number` takes): token ends come from the delimiter bit mask, so the numbers of a line
+    :func:`_numbers4` takes): token ends come from the delimiter bit mask, so the numbers of a line
     are converted independently of each other, not one character after the other. -> (ok,
     position of the newline, base, bits); not ok: the line is read again by :func:`_line`. It
     stops at the first newline, so it never looks past the block."""
@@ -360,14 +399,15 @@ def _line_fast(buf, p, base, bits, head, name, objs, n_ev, n_col):
     name[0], name[1], name[2], ok = _name(buf, p, d)
     if not ok:
         return False, d, base, bits
-    w, ok, d, delim, base, bits = _field(buf, d, base, bits)
-    if not (ok and delim == _SEMI):
-        return False, d, base, bits
-    m, ok, d, delim, base, bits = _field(buf, d, base, bits)
-    if not (ok and delim == _SEMI):
-        return False, d, base, bits
-    phi, ok, d, delim, base, bits = _field(buf, d, base, bits)
-    if not (ok and (delim == _SEMI or delim == _NL)):
+    ends = np.empty(4, np.int64)
+    for j in range(3):  # weight, MET, METphi
+        ends[j], base, bits = _next_delimiter(buf, base, bits)
+        delim = buf[_U(ends[j])]
+        if not (delim == _SEMI or (j == 2 and delim == _NL)):
+            return False, ends[j], base, bits
+    w, m, phi, _, ok = _numbers4(buf, d + 1, ends[0], ends[0] + 1, ends[1], ends[1] + 1, ends[2], ends[1] + 1, ends[2])
+    d = ends[2]
+    if not ok:
         return False, d, base, bits
     _header(head, n_ev, ident, w, m, phi)
     while delim == _SEMI:
@@ -381,19 +421,17 @@ def _line_fast(buf, p, base, bits, head, name, objs, n_ev, n_col):
         if not (code >= 0 and d == p + 1 + signed and buf[_U(d)] == _COMMA
                 and (signed == 0 or second == _MINUS or second == _PLUS)):
             return False, d, base, bits
-        energy, ok_e, d, delim, base, bits = _field(buf, d, base, bits)
-        if delim != _COMMA:
+        for j in range(4):  # E, pt, eta, phi
+            ends[j], base, bits = _next_delimiter(buf, base, bits)
+            delim = buf[_U(ends[j])]
+            if delim != _COMMA and j < 3:
+                return False, ends[j], base, bits
+        energy, pt, eta, phi, ok = _numbers4(buf, d + 1, ends[0], ends[0] + 1, ends[1], ends[1] + 1, ends[2],
+                                             ends[2] + 1, ends[3])
+        d = ends[3]
+        if not (ok and delim != _COMMA):
             return False, d, base, bits
-        pt, ok_pt, d, delim, base, bits = _field(buf, d, base, bits)
-        if delim != _COMMA:
-            return False, d, base, bits
-        eta, ok_eta, d, delim, base, bits = _field(buf, d, base, bits)
-        if delim != _COMMA:
-            return False, d, base, bits
-        phi, ok_phi, d, delim, base, bits = _field(buf, d, base, bits)
-        if not (ok_e & ok_pt & ok_eta & ok_phi & (delim != _COMMA)):
-            return False, d, base, bits
-        _store(objs, n_col, code, energy, pt, eta, phi)
+        _store(objs, kinematics, n_col, start, code, energy, pt, eta, phi)
     return True, d, base, bits
 
 
@@ -409,15 +447,15 @@ def _scan(buf, head, process, names, offsets, objs, n_ev, n_col):
     (one row per change of name))."""
     n = len(buf)
     status = np.empty(n, np.int8)
-    first = np.empty(4, np.int64)
-    name = names[0]
+    first, start = np.empty(4, np.int64), n_col.copy()
+    kinematics = np.empty((4, 3, n // 10 + 1))
     p, line, n_names = 0, 0, 0
     base, bits = 0, _delimiters64(buf, 0)
     while p < n:
         name = names[n_names]
         for k in range(4):
             first[k] = n_col[k]
-        ok, q, base, bits = _line_fast(buf, p, base, bits, head, name, objs, n_ev, n_col)
+        ok, q, base, bits = _line_fast(buf, p, base, bits, head, name, objs, kinematics, n_ev, n_col, start)
         status[line] = 0
         if not ok:
             for k in range(4):
@@ -426,7 +464,7 @@ def _scan(buf, head, process, names, offsets, objs, n_ev, n_col):
             if buf[q] == _NL:
                 status[line] = _BLANK
             else:
-                ok, q = _line(buf, p, head, name, objs, n_ev, n_col)
+                ok, q = _line(buf, p, head, name, objs, kinematics, n_ev, n_col, start)
                 status[line] = 0 if ok else _BAD
             while buf[q] != _NL:
                 q += 1
@@ -442,6 +480,10 @@ def _scan(buf, head, process, names, offsets, objs, n_ev, n_col):
                 n_col[k] = first[k]
         p = q + 1
         line += 1
+    for k in range(4):
+        obj = objs[k]
+        for i in range(start[k], n_col[k]):
+            obj[3, i] = _mass(kinematics[k, 0, i - start[k]], kinematics[k, 1, i - start[k]], kinematics[k, 2, i - start[k]])
     return status[:line], n_ev, names[:n_names]
 
 

@@ -171,11 +171,11 @@ def _name(buf, p, q):
 
 @numba.njit(cache=True, inline="always")
 def _store(objs, kinematics, n_col, start, code, energy, pt, eta, phi):
-    """One object (MeV) appended to its collection's columns (GeV); its energy, pt and eta are
-    kept (float64, by collection from ``start``) for :func:`_mass`, which runs after the block."""
+    """One object appended to its collection's columns: eta, phi and btag/charge now; its energy,
+    pt and eta (MeV, float64) kept by collection from ``start`` for :func:`_finish`, which adds pt
+    and mass in GeV after the block."""
     k = _COLLECTION[code]
     obj, i = objs[k], n_col[k]
-    obj[0, i] = pt / MEV_PER_GEV
     obj[1, i] = eta
     obj[2, i] = phi
     obj[4, i] = _EXTRA[code]
@@ -185,13 +185,18 @@ def _store(objs, kinematics, n_col, start, code, energy, pt, eta, phi):
 
 
 @numba.njit(cache=True, inline="always")
-def _mass(energy, pt, eta):
-    """Mass (GeV) from E, pt (MeV) and eta: m^2 = E^2 - pt^2 - pz^2. Computed in a loop of its
-    own after each block: its chain of exp, division and square root then overlaps between
-    objects instead of holding up the parsing."""
-    exp_eta = np.exp(eta)
-    pz = 0.5 * pt * (exp_eta - 1.0 / exp_eta)  # pt sinh(eta), one exp instead of sinh
-    return np.sqrt(max(energy * energy - pt * pt - pz * pz, 0.0)) / MEV_PER_GEV
+def _finish(objs, kinematics, n_col, start):
+    """pt and mass (GeV) of the block's objects from E, pt (MeV) and eta, m^2 = E^2 - pt^2 - pz^2, in
+    a loop of its own: the chains of exp, divisions and square root then overlap between objects
+    instead of holding up the parsing."""
+    for k in range(4):
+        obj = objs[k]
+        for i in range(start[k], n_col[k]):
+            energy, pt, eta = kinematics[k, 0, i - start[k]], kinematics[k, 1, i - start[k]], kinematics[k, 2, i - start[k]]
+            exp_eta = np.exp(eta)
+            pz = 0.5 * pt * (exp_eta - 1.0 / exp_eta)  # pt sinh(eta), one exp instead of sinh
+            obj[0, i] = pt / MEV_PER_GEV
+            obj[3, i] = np.sqrt(max(energy * energy - pt * pt - pz * pz, 0.0)) / MEV_PER_GEV
 
 
 @numba.njit(cache=True, inline="always")
@@ -480,10 +485,7 @@ def _scan(buf, head, process, names, offsets, objs, n_ev, n_col):
                 n_col[k] = first[k]
         p = q + 1
         line += 1
-    for k in range(4):
-        obj = objs[k]
-        for i in range(start[k], n_col[k]):
-            obj[3, i] = _mass(kinematics[k, 0, i - start[k]], kinematics[k, 1, i - start[k]], kinematics[k, 2, i - start[k]])
+    _finish(objs, kinematics, n_col, start)
     return status[:line], n_ev, names[:n_names]
 
 

@@ -122,6 +122,55 @@ def test_darkmachines_skip_counts_across_blocks(generated, tmp_path):
         np.testing.assert_allclose(flat(back.Jet.pt), flat(ev.Jet.pt[keep]), rtol=3e-7)
 
 
+def test_darkmachines_line_without_fields_does_not_hide_the_next(tmp_path):
+    path = tmp_path / "short.csv"
+    path.write_text("1;qcd;1;100;0.1\n2\n3;qcd;1;100;0.1\n")
+    back, notes = read_darkmachines(str(path), "skip")
+    assert ak.to_list(back.event) == [1, 3] and notes["lines"] == 3 and notes["bad_line_numbers"] == [2]
+
+
+def test_darkmachines_vectorised_lines_read_as_the_reference(generated, tmp_path):
+    """The writer's lines take the vectorised path; the same lines with blanks after every value take
+    the byte-by-byte one (the reference reading): both give the same record to the last bit."""
+    _, ev = generated
+    fast = tmp_path / "fast.csv"
+    write_darkmachines(str(fast), ev, "ttbar")
+    slow = tmp_path / "slow.csv"
+    slow.write_text(fast.read_text().replace(",", " ,").replace(";", " ;"))
+    a, _ = read_darkmachines(str(fast))
+    b, _ = read_darkmachines(str(slow), block_bytes=4096)
+    for field in ("event", "genWeight", "MET", "Jet", "Electron", "Muon", "Photon", "DM"):
+        for leaf in (a[field].fields or [None]):
+            x, y = (a[field], b[field]) if leaf is None else (a[field][leaf], b[field][leaf])
+            np.testing.assert_array_equal(ak.to_numpy(ak.flatten(x, axis=None)), ak.to_numpy(ak.flatten(y, axis=None)))
+    assert ak.to_list(ak.num(a.Jet)) == ak.to_list(ak.num(b.Jet))
+
+
+def test_darkmachines_numbers_are_pythons_floats(tmp_path):
+    """genWeight keeps the parsed float64: every form the format allows (signs, no integer part,
+    exponents) reads as Python's float() of the same text to the last bit while the digits make an
+    integer below 2^53 (any float32 the writer writes, up to 15 digits); longer mantissas (a float64
+    written in full) within two ulps."""
+    rng = np.random.default_rng(3)
+    texts = [repr(float(x)) for x in rng.uniform(-1e6, 1e6, 200).astype(np.float32)]
+    texts += [str(x) for x in rng.uniform(-1, 1, 200).astype(np.float32)]
+    texts += [f"{x:.{k}f}" for k, x in zip(rng.integers(0, 9, 200), rng.uniform(-1e6, 1e6, 200))]
+    texts += ["0", "-0", "-0.0", "5.", ".5", "-.25", "1e5", "2.5E-3", "123456789012345", "1234567890123456",
+              "12345678901234567", "0.000000000000001", "9007199254740993", "-99999999.9999999", "3.0000000000000004"]
+    texts += [repr(float(x)) for x in rng.uniform(-1e6, 1e6, 100)]
+    path = tmp_path / "numbers.csv"
+    path.write_text("".join(f"{i};qcd;{t};{t.lstrip('-')};{t};j,{t.lstrip('-')},1,{t},{t}\n" for i, t in enumerate(texts)))
+    back, notes = read_darkmachines(str(path))
+    assert notes["bad_lines"] == 0 and len(back) == len(texts)
+    want, got = np.array([float(t) for t in texts]), ak.to_numpy(back.genWeight)
+    exact = np.array([int(t.lower().split("e")[0].replace("-", "").replace(".", "") or 0) < 2**53 for t in texts])
+    assert exact.sum() > 600 and (~exact).sum() > 30
+    assert np.array_equal(got[exact].view(np.int64), want[exact].view(np.int64))  # bits, so -0.0 too
+    np.testing.assert_allclose(got[~exact], want[~exact], rtol=5e-16)
+    np.testing.assert_array_equal(ak.to_numpy(back.MET.phi)[exact], want[exact].astype(np.float32))
+    np.testing.assert_array_equal(flat(back.Jet.eta)[exact], want[exact].astype(np.float32))
+
+
 # ---------------------------------------------------------------- Delphes
 
 def test_delphes_round_trip(generated, tmp_path):

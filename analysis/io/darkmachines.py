@@ -97,7 +97,7 @@ def _integer(buf, p):
 def _float(buf, p):
     """``[-]digits[.digits][(e|E)[+-]digits]`` at ``p`` -> (value, ok, delimiter, next position).
 
-    Digits accumulate in a float64 (exact up to 15 significant digits, then within an ulp), the
+    Digits accumulate in a float64 (exact up to 15 significant digits, then within two ulps), the
     decimal point and exponent scale by an exact power of ten."""
     p = _skip_space(buf, p)
     negative = buf[p] == _MINUS

@@ -12,7 +12,8 @@ from analysis.generation import generate_sample
 from analysis.generation.nanoaod import BRANCHES
 from analysis.io.nanoaod import TREE
 from analysis.generation.clustering import cluster_fatjets, cluster_jets, softdrop_mass
-from analysis.generation.detector import reconstruct, resolve_detector
+from analysis.generation.detector import identify, reconstruct, resolve_detector
+from analysis.generation.nanoaod import first_two_members, jet_rinv, nearest_index
 from analysis.generation.pythia import (
     dark_lambda, dark_meson_decays, final_state, generate_records, make_pythia, pythia_seed,
 )
@@ -154,6 +155,42 @@ def test_compiled_softdrop_equals_fastjet_contrib(reco_particles, beta):
     ref = ak.to_numpy(seq.exclusive_jets_softdrop_grooming(njets=1, beta=beta, symmetry_cut=0.1, R0=0.8).msoftdrop)
     assert len(ours) > 80 and np.mean(ours < 0.9 * ak.to_numpy(ak.flatten(_jet_mass(constituents)))) > 0.2
     np.testing.assert_allclose(ours, ref, rtol=1e-7, atol=1e-6)
+
+
+def test_compiled_matching_equals_awkward_pairs(reco_particles):
+    """Isolation, nearest-jet indices, first members and jet r_inv equal the awkward cartesian-product
+    expressions they replaced, value for value."""
+    particles = reco_particles[0]
+    jets = cluster_jets(particles)
+    loose = resolve_detector({"enabled": False, "muon": {"min_pt": 1.0, "iso_max": 1e9}})  # non-isolated too
+    muons = identify(particles, loose, "muon", np.random.default_rng(0))
+    objects = particles[particles.pt > 5]
+    assert ak.sum(ak.num(objects)) > 500 and ak.sum(ak.num(muons)) > 10
+
+    def dr2(a, b):
+        pairs = ak.cartesian({"a": a[["eta", "phi"]], "b": b}, axis=1, nested=True)
+        dphi = (pairs.a.phi - pairs.b.phi + np.pi) % (2 * np.pi) - np.pi
+        return pairs, (pairs.a.eta - pairs.b.eta) ** 2 + dphi**2
+
+    _, d = dr2(objects, jets[["eta", "phi"]])
+    best = ak.argmin(d, axis=2, keepdims=True)
+    found = ak.fill_none(ak.firsts(d[best], axis=2), np.inf) < 0.4**2
+    old = ak.where(found, ak.fill_none(ak.firsts(best, axis=2), -1), -1)
+    new = nearest_index(objects, jets, 0.4)
+    assert ak.array_equal(new, old) and ak.sum(new >= 0) > 100
+    pairs, d = dr2(muons, particles[["pt", "eta", "phi"]])
+    iso = (ak.sum(pairs.b.pt * (d < 0.3**2), axis=2) - muons.pt) / muons.pt
+    assert ak.array_equal(muons.pfRelIso03_all, iso)
+    members = [[[i for i, m in enumerate(ev_m) if m == k] for k in range(n)]
+               for ev_m, n in zip(ak.to_list(new), ak.to_list(ak.num(jets)))]
+    for got, rank in zip(first_two_members(jets, new), (0, 1)):
+        assert ak.to_list(got) == [[(m[rank] if len(m) > rank else -1) for m in ev] for ev in members]
+    dark = ak.zip({"pt": objects.pt, "eta": objects.eta, "phi": objects.phi, "invisible": objects.charge == 0})
+    pairs, d = dr2(jets, dark)
+    near = d < 0.8**2
+    total, invisible = ak.sum(pairs.b.pt * near, axis=2), ak.sum(pairs.b.pt * (near & pairs.b.invisible), axis=2)
+    old = ak.where(total > 0, invisible / ak.where(total > 0, total, 1.0), -1.0)
+    assert ak.array_equal(jet_rinv(jets, dark), old) and ak.any(old > 0)
 
 
 def _jet_mass(constituents):

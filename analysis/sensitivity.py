@@ -17,6 +17,7 @@ import torch
 from analysis.challenge import TABLE_COLUMNS, TOTAL_COLUMNS, challenge_rows, total_improvement, write_csv
 from analysis.dataset import scaled
 from analysis.diagnostics import architecture, negative_samples, reconstructions
+from analysis.features.lund import LUND_FEATURES
 from analysis.metrics import mass_sculpting, roc_curve, sb_vs_cut, summarize
 from analysis.models.registry import is_graph
 from analysis.plotting.performance import (plot_auc_comparison, plot_auc_grid, plot_roc, plot_sb_vs_cut,
@@ -87,8 +88,7 @@ def build_report(data: dict, scores: dict[str, np.ndarray], histories: dict[str,
               if is_graph(torch.load(path, map_location="cpu", weights_only=True)["cfg"])}
     figures += _model_figures(data, x_train, {m: p for m, p in (checkpoints or {}).items() if m not in graphs},
                               stem, max_panels)
-    figures += _negatives_by_epoch(data, x_train, {m: p for m, p in (negatives or {}).items() if m not in graphs},
-                                   histories, stem, max_panels)
+    figures += _negatives_by_epoch(data, x_train, negatives or {}, histories, stem, max_panels, graphs)
     sculpting, sculpt_figs = _sculpting(data, scores, plots_cfg, stem)
     figures += sculpt_figs
     extra = {"mass_sculpting": sculpting}
@@ -220,21 +220,27 @@ def _panels(names: list[str], a: np.ndarray, b: np.ndarray, n: int) -> tuple[lis
 
 
 def _negatives_by_epoch(data: dict, x_train: np.ndarray, negatives: dict[str, str], histories: dict[str, dict],
-                        stem, max_panels: int) -> list[str]:
+                        stem, max_panels: int, graphs: set[str] = frozenset()) -> list[str]:
     """The WNAE papers' view of a collapse: negatives against the training data (``x_train``, scaled) as
-    training goes on."""
-    figures, names = [], data["feature_names"]
+    training goes on. A graph model's negatives are node rows: they are drawn per Lund feature against the
+    validation jets' nodes stored beside them."""
+    figures = []
     for m, path in negatives.items():
         with h5py.File(path, "r") as f:
-            epochs = sorted(int(k[6:]) for k in f.keys())
+            epochs = sorted(int(k[6:]) for k in f.keys() if k.startswith("epoch_"))
             if not epochs:
                 continue
+            if m in graphs:
+                reference = f["data"][()]
+                names = [*LUND_FEATURES, "parent-edge weight"][:reference.shape[1]]
+            else:
+                reference, names = x_train, data["feature_names"]
             best = histories[m].get("best_epoch")
             chosen = dict.fromkeys(e for e in (epochs[0], best, epochs[-1]) if e in epochs)
             for e in chosen:
                 tag = "selected epoch" if e == best else "epoch"
                 neg = f[f"epoch_{e:03d}"][()]
-                cols, note = _panels(names, x_train, neg, max_panels)
-                figures += plot_negative_samples(x_train[:, cols], neg[:, cols], [names[c] for c in cols],
+                cols, note = _panels(names, reference, neg, max_panels)
+                figures += plot_negative_samples(reference[:, cols], neg[:, cols], [names[c] for c in cols],
                                                  f"{m}, {tag} {e}{note}", stem(f"negatives_{m}_epoch{e:03d}"))
     return figures

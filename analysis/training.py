@@ -160,13 +160,14 @@ def _save_array(x: np.ndarray, path: str) -> None:
     os.replace(tmp, path)
 
 
-def negative_snapshots(workdir: str) -> dict[int, np.ndarray]:
-    """Epoch -> the validation negative samples drawn after that epoch (sampler models; empty for an AE)."""
+def negative_snapshots(workdir: str) -> dict[str, np.ndarray]:
+    """``epoch_NNN`` -> the validation negatives drawn after that epoch, and ``data`` -> the validation rows they
+    are drawn against (sampler models; empty for an AE). Rows as the chain moves them: a graph model's nodes."""
     folder = os.path.join(workdir, NEGATIVES_DIR)
     if not os.path.isdir(folder):
         return {}
-    files = sorted(f for f in os.listdir(folder) if f.startswith("epoch_") and f.endswith(".npy"))
-    return {int(f[6:-4]): np.load(os.path.join(folder, f)) for f in files}
+    files = sorted(f for f in os.listdir(folder) if (f.startswith("epoch_") or f == "data.npy") and f.endswith(".npy"))
+    return {f[:-4]: np.load(os.path.join(folder, f)) for f in files}
 
 
 def _model_file(model, cfg, n_features, epoch) -> dict:
@@ -311,8 +312,9 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
             raise RuntimeError(f"training diverged in epoch {epoch} ({cfg['kind']}, phase {phase}): non-finite "
                                f"{', '.join(bad)}; {workdir} keeps best.pt/checkpoint.pt of the last good epoch. "
                                "Lower lr or sampler.step_size, or set sampler.clip_grad / loss.gamma.")
-        if model.uses_sampler:  # the validation negatives of every epoch, for the report
+        if model.uses_sampler:  # the validation negatives of every epoch, and what they are drawn against
             _save_array(_snapshot(x_neg_val), os.path.join(workdir, NEGATIVES_DIR, f"epoch_{epoch:03d}.npy"))
+            _save_array(_snapshot(xv_sub), os.path.join(workdir, NEGATIVES_DIR, "data.npy"))
         auc = math.nan
         if monitor is not None:
             auc = float(roc_auc_score(monitor[1], _energies(model, xm).double().cpu().numpy()))

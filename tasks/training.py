@@ -98,9 +98,9 @@ class TrainModel(Task, law.LocalWorkflow, RemoteWorkflow):
             for tmp, name in zip(tmps, ("model.pt", "best.pt")):
                 shutil.copyfile(os.path.join(workdir, name), tmp)
         with atomic_paths(out["negatives"].path) as (tmp,):
-            with h5py.File(tmp, "w") as f:  # validation negatives per epoch (none for an AE)
-                for epoch, x in negative_snapshots(workdir).items():
-                    f.create_dataset(f"epoch_{epoch:03d}", data=x)
+            with h5py.File(tmp, "w") as f:  # validation negatives per epoch and the data rows (none for an AE)
+                for name, x in negative_snapshots(workdir).items():
+                    f.create_dataset(name, data=x)
         write_json(out["history"].path, history)
         shutil.rmtree(workdir, ignore_errors=True)
 

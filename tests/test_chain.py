@@ -107,6 +107,9 @@ def test_report_and_auc(chain):
         assert (report / f"{name}.png").stat().st_size > 5000 and (report / f"{name}.pdf").exists()
     by_epoch = sorted(p.name for p in report.glob("negatives_wnae_epoch*.png"))
     assert 2 <= len(by_epoch) <= 3  # first, selected and last epochs (some may coincide)
+    graph_epochs = sorted(p.name for p in report.glob("negatives_graph_wnae_epoch*.png"))
+    assert 2 <= len(graph_epochs) <= 3  # a graph model's negatives, per Lund feature against the data nodes
+    assert not (report / "reconstruction_graph_wnae.png").exists()  # the per-feature view is for flat inputs
     page = (report / "index.html").read_text()
     assert all(f'src="{p.name}"' in page for p in pngs)
 

@@ -9,7 +9,8 @@ Each node has one parent (the root none), so an edge is stored at its child as `
 the child minus that of its parent (0 at the root); a batch's edges then follow from node positions alone, and
 a soft adjacency is one weight per node (the weight of the edge to its parent). Besides the node features the
 models see three structural inputs that the Langevin chain never changes: log(1 + depth), the number of
-children and log(1 + position in the jet) (the rank of the declustering angle).
+children and log(1 + position in the jet) (the rank of the declustering angle). A jet with fewer than two
+constituents has no declustering: its graph is empty and its energy 0 (the least anomalous score).
 """
 from __future__ import annotations
 
@@ -61,9 +62,6 @@ class LundGraphs:
     @property
     def n_features(self) -> int:
         return self.nodes.shape[1]
-
-    def node_jet(self) -> np.ndarray:
-        return np.repeat(np.arange(len(self.counts)), self.counts)
 
     def select(self, rows: np.ndarray) -> LundGraphs:
         """The graphs of the jets ``rows`` (bool mask or indices), in that order."""

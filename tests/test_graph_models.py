@@ -121,7 +121,7 @@ def test_graph_training_resumes_to_identical_weights_with_the_adjacency_chain(tm
     graphs = LundGraphs.from_representation(rep, max_nodes=10)
     x_train, x_val = graphs.select(np.arange(200)), graphs.select(np.arange(200, 300))
     cfg = {"kind": "graph_nae", "hidden": [8, 8], "latent": 3, "batch_size": 50, "ae_pretrain_epochs": 1,
-           "val_samples": 50, "adjacency": {"chain": True, "reconstruct": True},
+           "val_samples": 50, "adjacency": {"chain": True, "reconstruct": True, "noise_scale": 0.5},
            "sampler": {"n_steps": 3, "mh": True, "buffer_size": 2000}}
     full = train_model({**cfg, "epochs": 3}, x_train, x_val, str(tmp_path / "a"), seed=2)
     train_model({**cfg, "epochs": 1}, x_train, x_val, str(tmp_path / "b"), seed=2)  # "killed"

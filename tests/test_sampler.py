@@ -123,3 +123,14 @@ def test_nae_loss_options():
     ws = [m.weight for m in plain.modules() if isinstance(m, torch.nn.Linear)]
     assert pen.item() == pytest.approx(sum(0.1 * w.abs().sum() + 0.01 * (w**2).sum() for w in ws).item())
     assert np.isclose(plain.weight_penalty(0.0, 0.0), 0.0)
+
+
+def test_preconditioned_mala_keeps_the_target_and_scales_each_column():
+    # column 1 gets m = 0.04: noise x 0.2 and drift x 0.04; MH keeps the standard normal in both columns
+    g = torch.Generator().manual_seed(3)
+    x0 = torch.randn(4000, 2, generator=g, dtype=torch.float64)
+    scale = torch.tensor([1.0, 0.04], dtype=torch.float64)
+    x, acc = langevin(_gauss, x0, Chain(80, 1.125, 1.5, 1.0, mh=True), g, scale=scale)
+    assert x.var(0).numpy() == pytest.approx([1.0, 1.0], rel=0.08) and 0.0 < acc.item() < 0.9
+    one, _ = langevin(_gauss, torch.zeros(4000, 2, dtype=torch.float64), Chain(1, 0.02, 0.2, 1.0), g, scale=scale)
+    assert one.std(0).numpy() == pytest.approx([0.2, 0.04], rel=0.05)  # the noise per column: b and k b

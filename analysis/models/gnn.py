@@ -10,7 +10,8 @@ vector at every node with the structural inputs -> ``GraphConv`` layers on the s
 Energy per graph = mean over its nodes of the squared error averaged over the node features, plus
 ``adjacency.weight`` x (w - w_hat)^2 at every non-root node when the adjacency is reconstructed. The Langevin chain
 moves the node states of a fixed tree; with ``adjacency.chain`` the edge weights move with them (clamped to [0, 1]
-inside the energy), so x_n = x_{n-1} - a grad_x E + b eps and A_n = A_{n-1} - a grad_A E + b eps share one step.
+inside the energy): x_n = x_{n-1} - a grad_x E + b eps and A_n = A_{n-1} - c grad_A E + d eps with the sampler's
+a, b and d = k b, c = k^2 a for ``adjacency.noise_scale`` k (a preconditioned Langevin step: same stationary density).
 The chain samples exp(-E_sum / T) with E_sum the error SUMMED over a graph's nodes: every node then feels the
 drift a dense sample of its features would (a mean over ~30 nodes would shrink each node's drift 30-fold and
 leave the negatives where they started), and the stationary density factorises over nodes given the latent.
@@ -36,10 +37,12 @@ class GraphAutoEncoder(EnergyModel):
     """Lund graph -> latent vector -> node features on the same tree, trained on reconstruction error."""
 
     def __init__(self, n_features: int, hidden: list[int], latent: int, activation: str = "relu",
-                 adjacency_chain: bool = False, adjacency_reconstruct: bool = False, adjacency_weight: float = 1.0):
+                 adjacency_chain: bool = False, adjacency_reconstruct: bool = False, adjacency_weight: float = 1.0,
+                 adjacency_noise_scale: float = 1.0):
         super().__init__()
         self.n_features = n_features
         self.adjacency_chain = adjacency_chain
+        self.adjacency_noise_scale = adjacency_noise_scale
         self.adjacency_reconstruct = adjacency_reconstruct
         self.adjacency_weight = adjacency_weight
         self.act = ACTIVATIONS[activation]()
@@ -117,7 +120,11 @@ class GraphAutoEncoder(EnergyModel):
             errors = self.node_errors(to_batch(state))
             return torch.zeros(b.n_graphs, device=errors.device, dtype=errors.dtype).index_add(0, b.batch, errors)
 
-        return ChainView(self._state(b), chain_energy, None, b.batch, b.n_graphs, to_batch, decode)
+        scale = None
+        if self.adjacency_chain and self.adjacency_noise_scale != 1.0:  # the edge weights' own step and noise
+            scale = torch.ones(n + 1, device=b.x.device, dtype=b.x.dtype)
+            scale[n] = self.adjacency_noise_scale**2
+        return ChainView(self._state(b), chain_energy, None, b.batch, b.n_graphs, to_batch, decode, scale=scale)
 
     def descriptor(self, b: GraphBatch) -> torch.Tensor:
         """Per graph, its chain rows at their positions in the jet (root first, zero-padded to the batch's

@@ -22,7 +22,8 @@ step_size, noise, temperature)). NAE: ``loss`` (gamma, l1_energy, l2_energy, log
 Graph kinds take the same keys as their dense kind, with ``hidden`` the widths of the message-passing layers and
 ``latent`` the graph-level bottleneck, plus ``representation`` (lund_graph), ``max_nodes`` (each jet's first,
 widest-angle declusterings; null: all) and ``adjacency`` (``chain``: the edge weights are Langevin variables
-too, ``reconstruct``: the decoder also predicts them, ``weight`` of their error in the energy); their replay
+too, ``noise_scale``: their Langevin noise over the node features' (step x its square), ``reconstruct``: the
+decoder also predicts them, ``weight`` of their error in the energy); their replay
 buffer holds node rows (default 100000).
 
 Sampler defaults are the CMS WNAE study's: PCD from a Gaussian with a 10000-sample buffer and replay
@@ -76,7 +77,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                              "grad_steps": 1}},
 }
 _GRAPH = {"representation": "lund_graph", "max_nodes": 32, "hidden": [32, 32], "latent": 8,
-          "adjacency": {"chain": False, "reconstruct": False, "weight": 1.0}}
+          "adjacency": {"chain": False, "reconstruct": False, "weight": 1.0, "noise_scale": 1.0}}
 for _kind in GRAPH_KINDS:  # the dense objective's keys, a graph architecture, a replay buffer of node rows
     _base = copy.deepcopy(DEFAULTS[_kind.removeprefix("graph_")])
     if "sampler" in _base:
@@ -198,6 +199,8 @@ def _check_graph(c: dict) -> None:
     for key in ("chain", "reconstruct"):
         _check(isinstance(adj[key], bool), f"adjacency.{key}", adj[key], "must be true or false")
     _check(_is_num(adj["weight"], 0, strict=False), "adjacency.weight", adj["weight"], "must be >= 0")
+    _check(_is_num(adj["noise_scale"], 0), "adjacency.noise_scale", adj["noise_scale"],
+           "must be > 0 (the edge weights' noise over the node features'; their step scales with its square)")
     _check(c["adversary"]["input"] == "energy", "adversary.input", c["adversary"]["input"],
            "graph models support 'energy' only (their reconstruction has one row per node, not per jet)")
 
@@ -213,7 +216,7 @@ def build_model(cfg: dict, n_features: int) -> torch.nn.Module:
 
         adj = c["adjacency"]
         arch.update(adjacency_chain=adj["chain"], adjacency_reconstruct=adj["reconstruct"],
-                    adjacency_weight=adj["weight"])
+                    adjacency_weight=adj["weight"], adjacency_noise_scale=adj["noise_scale"])
         cls = {"graph_ae": gnn.GraphAutoEncoder, "graph_nae": gnn.GraphNAE, "graph_wnae": gnn.GraphWNAE}[c["kind"]]
         return cls(**arch, **_objective(c))
     return MODEL_CLASSES[c["kind"]](**arch, **_objective(c))

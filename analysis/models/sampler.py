@@ -52,7 +52,8 @@ class ChainView:
     one energy per sample, ``energy_grad`` optionally to (E, grad E) (``energy_grad(x, create_graph)``, no double
     backward); ``rebuild`` turns a state back into model input, ``decode`` a latent point per sample into a
     state (the omi start); ``steps`` optionally runs the detached steps of a plain chain (clamp or no bounds,
-    no MH, no clipping) in one call (the AutoEncoder's compiled CPU kernel; None where it does not apply).
+    no MH, no clipping) in one call (the AutoEncoder's compiled CPU kernel; None where it does not apply);
+    ``scale`` optionally preconditions the state's columns (``langevin``).
     """
 
     state: torch.Tensor
@@ -63,10 +64,7 @@ class ChainView:
     rebuild: Callable[[torch.Tensor], Any]
     decode: Callable[[torch.Tensor], torch.Tensor]
     steps: Steps | None = None
-
-    def per_sample(self, values: torch.Tensor) -> torch.Tensor:
-        """Sum of per-row values over each sample's rows, shape (n_samples,)."""
-        return per_sample_sum(values, self.groups, self.n_samples)
+    scale: torch.Tensor | None = None
 
 
 def per_sample_sum(values: torch.Tensor, groups: torch.Tensor | None, n_samples: int) -> torch.Tensor:
@@ -127,13 +125,15 @@ def _energy_grad(energy: Energy, x: torch.Tensor, create_graph: bool, clip: floa
 def langevin(energy: Energy, x0: torch.Tensor, chain: Chain, generator: torch.Generator,
              grad_steps: int | None = 0, energy_grad: EnergyGrad | None = None,
              groups: torch.Tensor | None = None, n_samples: int | None = None,
-             steps: Steps | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+             steps: Steps | None = None, scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Run `chain` from x0; returns (samples, mean acceptance as a 0-d tensor: MH and/or boundary
     rejection, 1 without either). ``grad_steps``: 0 detaches the whole chain, None keeps the graph of
     every step, k of the last k steps. `energy_grad` ((x, create_graph) -> (E, grad E)) replaces autograd,
     `steps` (``ChainView.steps``) runs the detached steps of a plain chain in one call. `groups` (sample of
     each row, with `n_samples`) makes a sample out of several rows (the nodes of a graph): the MH test, the
-    boundary rejection and the gradient clipping act per sample."""
+    boundary rejection and the gradient clipping act per sample. `scale` (one value per column, m) preconditions
+    the chain: column j drifts m_j times further and its noise is sqrt(m_j) times larger, which keeps exp(-E/T)
+    stationary (and the MH test exact) while e.g. a graph's edge weights move on their own scale."""
     n = chain.n_steps
     first_graph = 0 if grad_steps is None else n - min(grad_steps, n)
     drift = chain.step_size / chain.temperature
@@ -151,7 +151,7 @@ def langevin(energy: Energy, x0: torch.Tensor, chain: Chain, generator: torch.Ge
 
     x = x0.detach().clone()
     start = 0  # the detached steps of a plain chain in one call when the model offers it
-    plain = not chain.mh and not rejecting and chain.clip_grad is None and groups is None
+    plain = not chain.mh and not rejecting and chain.clip_grad is None and groups is None and scale is None
     if steps is not None and first_graph and plain:
         fused = steps(x, eps[:first_graph], noises[:first_graph], drift, chain.bounds)
         if fused is not None:
@@ -160,8 +160,9 @@ def langevin(energy: Energy, x0: torch.Tensor, chain: Chain, generator: torch.Ge
                 return x, torch.ones((), device=x0.device)
     e, g = step_grad(x, first_graph == start)
     n_accepted = torch.zeros((), device=x0.device)
+    m, root = (1.0, 1.0) if scale is None else (scale, scale.sqrt())
     for i in range(start, n):
-        y = x - drift * g + noises[i] * eps[i]
+        y = x - drift * m * g + noises[i] * root * eps[i]
         keep = None  # per sample: stay at x
         if chain.bounds is not None:
             if rejecting:
@@ -178,8 +179,8 @@ def langevin(energy: Energy, x0: torch.Tensor, chain: Chain, generator: torch.Ge
         e_y, g_y = step_grad(y, graph_next)
         if chain.mh:
             var2 = 2.0 * noises[i] ** 2
-            log_q_fwd = -per_sample_sum(((y - x + drift * g) ** 2).sum(1), groups, n_samples) / var2
-            log_q_bwd = -per_sample_sum(((x - y + drift * g_y) ** 2).sum(1), groups, n_samples) / var2
+            log_q_fwd = -per_sample_sum(((y - x + drift * m * g) ** 2 / m).sum(1), groups, n_samples) / var2
+            log_q_bwd = -per_sample_sum(((x - y + drift * m * g_y) ** 2 / m).sum(1), groups, n_samples) / var2
             log_alpha = (-(e_y - e) / chain.temperature + log_q_bwd - log_q_fwd).detach()
             rejected = torch.log(u[i]) >= log_alpha
             keep = rejected if keep is None else keep | rejected
@@ -288,14 +289,15 @@ class LangevinSampler:
     def run_chain(self, energy: Energy, x0: torch.Tensor, generator: torch.Generator,
                   differentiable: bool | int = False, energy_grad: EnergyGrad | None = None,
                   groups: torch.Tensor | None = None, n_samples: int | None = None,
-                  steps: Steps | None = None) -> torch.Tensor:
+                  steps: Steps | None = None, scale: torch.Tensor | None = None) -> torch.Tensor:
         """Input-space chain from x0. `differentiable`: False detaches the result, True keeps the graph of
         every step (create_graph=True), an integer k of the last k steps only. `energy_grad`: (E, grad E)
         without autograd (the model's ``energy_grad``), `steps` the fused detached steps (``ChainView.steps``);
-        `groups`, `n_samples`: the sample of each row when a sample has several (``langevin``)."""
+        `groups`, `n_samples`: the sample of each row when a sample has several, `scale` the per-column
+        preconditioner (``langevin``)."""
         grad_steps = None if differentiable is True else int(differentiable)
         x, self.acceptance = langevin(energy, x0, self.chain, generator, grad_steps, energy_grad, groups, n_samples,
-                                      steps)
+                                      steps, scale)
         return x
 
     def push(self, x: torch.Tensor) -> None:
@@ -317,7 +319,7 @@ class LangevinSampler:
         in the replay buffer."""
         view = model.chain_view(x_data)
         x = self.run_chain(view.energy, self._start(None, view, generator), generator, differentiable,
-                           view.energy_grad, view.groups, view.n_samples, view.steps)
+                           view.energy_grad, view.groups, view.n_samples, view.steps, view.scale)
         if push:
             self.push(self._last_latent if self.init == "omi" else x)
         return view.rebuild(x)

@@ -29,7 +29,7 @@ from torch_geometric.nn import GraphConv, global_max_pool
 from analysis.models.ae import ACTIVATIONS, EnergyModel
 from analysis.models.graphs import N_STRUCTURE, GraphBatch, GraphSet, LundGraphs
 from analysis.models.nae import NAEObjective
-from analysis.models.sampler import ChainView
+from analysis.models.sampler import ChainView, per_sample_sum
 from analysis.models.wnae import WNAEObjective
 
 
@@ -118,7 +118,7 @@ class GraphAutoEncoder(EnergyModel):
 
         def chain_energy(state: torch.Tensor) -> torch.Tensor:  # summed over nodes: see the module docstring
             errors = self.node_errors(to_batch(state))
-            return torch.zeros(b.n_graphs, device=errors.device, dtype=errors.dtype).index_add(0, b.batch, errors)
+            return per_sample_sum(errors, b.batch, b.n_graphs)
 
         scale = None
         if self.adjacency_chain and self.adjacency_noise_scale != 1.0:  # the edge weights' own step and noise

@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from analysis.models.sampler import per_sample_sum
+
 N_STRUCTURE = 3
 
 
@@ -101,7 +103,12 @@ class GraphBatch:
     structure: torch.Tensor    # (n_nodes, N_STRUCTURE)
     edge_index: torch.Tensor   # (2, n_edges) parent, child
     batch: torch.Tensor        # (n_nodes,) graph of each node
-    n_graphs: int
+    position: torch.Tensor     # (n_nodes,) index of each node in its graph (root 0)
+    counts: torch.Tensor       # (n_graphs,) nodes per graph
+
+    @property
+    def n_graphs(self) -> int:
+        return len(self.counts)
 
     def __len__(self) -> int:
         return self.n_graphs
@@ -116,19 +123,14 @@ class GraphBatch:
 
     def node_mean(self, values: torch.Tensor) -> torch.Tensor:
         """Per-graph mean of per-node values (n_nodes, ...) -> (n_graphs, ...); 0 for a graph without nodes."""
-        sums = torch.zeros((self.n_graphs, *values.shape[1:]), device=values.device, dtype=values.dtype)
-        sums = sums.index_add(0, self.batch, values)
-        counts = torch.zeros(self.n_graphs, device=values.device, dtype=values.dtype)
-        counts = counts.index_add(0, self.batch, torch.ones_like(self.batch, dtype=values.dtype)).clamp_min(1.0)
-        return sums / counts.view(-1, *([1] * (values.ndim - 1)))
+        counts = self.counts.to(values.dtype).clamp_min(1.0)
+        return per_sample_sum(values, self.batch, self.n_graphs) / counts.view(-1, *([1] * (values.ndim - 1)))
 
     def padded(self, values: torch.Tensor) -> torch.Tensor:
         """Per-node rows (n_nodes, d) as (n_graphs, largest graph, d), each graph's nodes in order, zero-padded."""
-        counts = torch.bincount(self.batch, minlength=self.n_graphs)
-        local = torch.arange(len(self.batch), device=values.device) - (torch.cumsum(counts, 0) - counts)[self.batch]
-        out = torch.zeros(self.n_graphs, int(counts.max()) if len(counts) else 0, values.shape[1],
+        out = torch.zeros(self.n_graphs, int(self.counts.max()) if self.n_graphs else 0, values.shape[1],
                           device=values.device, dtype=values.dtype)
-        return out.index_put((self.batch, local), values)
+        return out.index_put((self.batch, self.position), values)
 
     def with_nodes(self, x: torch.Tensor, adjacency: torch.Tensor | None) -> GraphBatch:
         return replace(self, x=x, adjacency=adjacency)
@@ -156,8 +158,9 @@ class GraphSet:
         total = int(counts.sum())
         batch = torch.repeat_interleave(torch.arange(len(idx), device=self.device), counts, output_size=total)
         first = torch.cumsum(counts, 0) - counts  # position of each graph's root in the batch
-        node = self.starts[idx][batch] + torch.arange(total, device=self.device) - first[batch]
+        position = torch.arange(total, device=self.device) - first[batch]
+        node = self.starts[idx][batch] + position
         gap = self.parent_gap[node]
         child = torch.nonzero(gap > 0).flatten()
         return GraphBatch(self.x[node], None, self.structure[node], torch.stack([child - gap[child], child]),
-                          batch, len(idx))
+                          batch, position, counts)

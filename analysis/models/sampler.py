@@ -68,10 +68,16 @@ class ChainView:
 
 
 def per_sample_sum(values: torch.Tensor, groups: torch.Tensor | None, n_samples: int) -> torch.Tensor:
-    """Per-row values summed over the rows of each sample (unchanged when every row is a sample)."""
+    """Per-row values (n_rows, ...) summed over the rows of each sample (unchanged when every row is a sample)."""
     if groups is None:
         return values
-    return torch.zeros(n_samples, device=values.device, dtype=values.dtype).index_add(0, groups, values)
+    out = torch.zeros((n_samples, *values.shape[1:]), device=values.device, dtype=values.dtype)
+    return out.index_add(0, groups, values)
+
+
+def per_row(values: torch.Tensor, groups: torch.Tensor | None) -> torch.Tensor:
+    """Per-sample values repeated for each row of the sample (unchanged when every row is a sample)."""
+    return values if groups is None else values[groups]
 
 
 def langevin_step(step_size: float | None, noise: float) -> float:
@@ -118,7 +124,7 @@ def _energy_grad(energy: Energy, x: torch.Tensor, create_graph: bool, clip: floa
     if clip is not None:
         norm = per_sample_sum((g * g).sum(1), groups, e.shape[0]).sqrt()
         scale = (clip / (norm + 1e-12)).clamp(max=1.0)
-        g = g * (scale if groups is None else scale[groups])[:, None]
+        g = g * per_row(scale, groups)[:, None]
     return (e, g) if create_graph else (e.detach(), g.detach())
 
 
@@ -142,9 +148,6 @@ def langevin(energy: Energy, x0: torch.Tensor, chain: Chain, generator: torch.Ge
     eps = torch.randn(n, *x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
     u = torch.rand(n, n_samples, generator=generator, device=x0.device, dtype=x0.dtype) if chain.mh else None
     rejecting = chain.bounds is not None and chain.bound_mode == "reject"
-
-    def rows(per_sample: torch.Tensor) -> torch.Tensor:
-        return per_sample if groups is None else per_sample[groups]
 
     def step_grad(v: torch.Tensor, graph: bool) -> tuple[torch.Tensor, torch.Tensor]:
         return _energy_grad(energy, v, graph, chain.clip_grad, energy_grad, groups)
@@ -188,7 +191,7 @@ def langevin(energy: Energy, x0: torch.Tensor, chain: Chain, generator: torch.Ge
             x, e, g = y, e_y, g_y
         else:
             n_accepted = n_accepted + (~keep).float().mean()
-            stay = rows(keep)[:, None]
+            stay = per_row(keep, groups)[:, None]
             x, e, g = torch.where(stay, x, y), torch.where(keep, e, e_y), torch.where(stay, g, g_y)
     acceptance = n_accepted / n if (chain.mh or rejecting) else torch.ones((), device=x0.device)
     return (x.detach() if grad_steps == 0 else x), acceptance

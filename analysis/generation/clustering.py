@@ -86,6 +86,23 @@ def _tile(rap: float, phi: float, rap_min: float, size: float, n_rap: int, n_phi
 
 
 @numba.njit(cache=True, inline="always")
+def _tile_push(a: int, t: int, tile_of: np.ndarray, head: np.ndarray, nxt: np.ndarray, prv: np.ndarray) -> None:
+    """Put pseudojet a at the head of tile t's doubly linked list."""
+    tile_of[a] = t
+    nxt[a] = head[t]
+    if head[t] >= 0:
+        prv[head[t]] = a
+    prv[a] = -1
+    head[t] = a
+
+
+@numba.njit(cache=True, inline="always")
+def _momentum_weight(kt2: float, antikt: bool) -> float:
+    """The d_ij momentum factor: 1/kt^2 for anti-kT (capped for kt -> 0), 1 for C/A."""
+    return (1.0 / kt2 if kt2 > 1e-300 else 1e300) if antikt else 1.0
+
+
+@numba.njit(cache=True, inline="always")
 def _neighbour_tiles(t: int, n_rap: int, n_phi: int, out: np.ndarray) -> int:
     """The tile and the tiles up to _TILE_SPAN away in rapidity and phi (phi wrapping around;
     n_phi >= 2 _TILE_SPAN + 1 so none repeats)."""
@@ -237,14 +254,8 @@ def _cluster(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray, rap:
     lost = np.empty(cap, dtype=np.int64)
     for a in ids:
         alive[a] = True
-        mom[a] = (1.0 / kt2[a] if kt2[a] > 1e-300 else 1e300) if antikt else 1.0
-        t = _tile(rap[a], phi[a], rap_min, size, n_rap, n_phi)
-        tile_of[a] = t
-        nxt[a] = head[t]
-        if head[t] >= 0:
-            prv[head[t]] = a
-        prv[a] = -1
-        head[t] = a
+        mom[a] = _momentum_weight(kt2[a], antikt)
+        _tile_push(a, _tile(rap[a], phi[a], rap_min, size, n_rap, n_phi), tile_of, head, nxt, prv)
     for a in ids:
         j, d = _find_nn(a, rap, phi, tile_of, head, nxt, r2, rap_min, size, n_rap, n_phi, scratch)
         _set_nn(a, j, d, nn, nn_dist, rev_head, rev_next, rev_prev)
@@ -283,14 +294,9 @@ def _cluster(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray, rap:
             px[k], py[k], pz[k], e[k] = px[a] + px[b], py[a] + py[b], pz[a] + pz[b], e[a] + e[b]
             _set_rap_phi(px, py, pz, e, rap, phi, kt2, k)
             parent1[k], parent2[k] = min(a, b), max(a, b)
-            mom[k] = (1.0 / kt2[k] if kt2[k] > 1e-300 else 1e300) if antikt else 1.0
+            mom[k] = _momentum_weight(kt2[k], antikt)
             tk = _tile(rap[k], phi[k], rap_min, size, n_rap, n_phi)
-            tile_of[k] = tk
-            nxt[k] = head[tk]
-            if head[tk] >= 0:
-                prv[head[tk]] = k
-            prv[k] = -1
-            head[tk] = k
+            _tile_push(k, tk, tile_of, head, nxt, prv)
             alive[k] = True
             m += 1
             # one pass over k's neighbourhood finds k's NN and every pseudojet that now has k as its NN

@@ -332,10 +332,18 @@ def _cluster(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray, rap:
 
 
 @numba.njit(cache=True, inline="always")
-def _new_store(cap: int) -> tuple:
-    return (np.empty(cap), np.empty(cap), np.empty(cap), np.empty(cap), np.empty(cap), np.empty(cap),
-            np.empty(cap), np.full(cap, -1, dtype=np.int64), np.full(cap, -1, dtype=np.int64),
-            np.zeros(cap, dtype=np.bool_))
+def _event_store(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray, lo: int, n: int) -> tuple:
+    """The clustering arrays for the n particles px[lo:lo + n], ... and the up to n - 1 merges after them:
+    momenta, rapidity, phi, kt^2, the two parents (-1: a particle) and the final-jet flags."""
+    cap = 2 * n
+    store = (np.empty(cap), np.empty(cap), np.empty(cap), np.empty(cap), np.empty(cap), np.empty(cap),
+             np.empty(cap), np.full(cap, -1, dtype=np.int64), np.full(cap, -1, dtype=np.int64),
+             np.zeros(cap, dtype=np.bool_))
+    sx, sy, sz, se, srap, sphi, skt2 = store[:7]
+    for i in range(n):
+        sx[i], sy[i], sz[i], se[i] = px[lo + i], py[lo + i], pz[lo + i], e[lo + i]
+        _set_rap_phi(sx, sy, sz, se, srap, sphi, skt2, i)
+    return store
 
 
 @numba.njit(cache=True, nogil=True)
@@ -356,10 +364,7 @@ def _antikt_events(offsets: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.n
         lo, n = offsets[ev], offsets[ev + 1] - offsets[ev]
         if n == 0:
             continue
-        sx, sy, sz, se, srap, sphi, skt2, p1, p2, final = _new_store(2 * n)
-        for i in range(n):
-            sx[i], sy[i], sz[i], se[i] = px[lo + i], py[lo + i], pz[lo + i], e[lo + i]
-            _set_rap_phi(sx, sy, sz, se, srap, sphi, skt2, i)
+        sx, sy, sz, se, srap, sphi, skt2, p1, p2, final = _event_store(px, py, pz, e, lo, n)
         used, _ = _cluster(sx, sy, sz, se, srap, sphi, skt2, n, np.arange(n), r, True, False, p1, p2, final)
         for j in range(used):
             if not final[j] or skt2[j] < min_pt * min_pt:
@@ -397,10 +402,7 @@ def _softdrop(offsets: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.ndarra
         lo, n = offsets[k], offsets[k + 1] - offsets[k]
         if n == 0:
             continue
-        sx, sy, sz, se, srap, sphi, skt2, p1, p2, final = _new_store(2 * n)
-        for i in range(n):
-            sx[i], sy[i], sz[i], se[i] = px[lo + i], py[lo + i], pz[lo + i], e[lo + i]
-            _set_rap_phi(sx, sy, sz, se, srap, sphi, skt2, i)
+        sx, sy, sz, se, srap, sphi, skt2, p1, p2, final = _event_store(px, py, pz, e, lo, n)
         used, left = _cluster(sx, sy, sz, se, srap, sphi, skt2, n, np.arange(n), _CA_FIRST_PASS_R, False, True,
                               p1, p2, final)
         used, _ = _cluster(sx, sy, sz, se, srap, sphi, skt2, used, left, _CA_NO_RADIUS, False, False,

@@ -262,10 +262,11 @@ def load_config(name: str) -> Config:
         models_raw = {m: {} for m in models_raw}
     _require(isinstance(models_raw, dict) and models_raw, path, "models", "a list of model names or a mapping")
     models = {m: _pick({"name": m} | (over or {}), model_cat, path, f"models.{m}") for m, over in models_raw.items()}
+    inputs_of = {}  # model -> the jet representation it trains on (None: the flat features)
     for m in models:
         models[m].pop("name")
         try:  # every model key and value checked now, not when its training starts
-            resolve_model_config(models[m])
+            inputs_of[m] = resolve_model_config(models[m]).get("representation")
         except ValueError as e:
             raise ConfigError(f"{path}: models.{m}: {e}") from None
 
@@ -282,8 +283,7 @@ def load_config(name: str) -> Config:
             check_representation_name(str(name))
         except ValueError as e:
             raise ConfigError(f"{path}: key 'dataset.representations': {e}") from None
-    for m, spec in models.items():  # a graph model trains on a stored representation of the jets
-        wanted = resolve_model_config(spec).get("representation")
+    for m, wanted in inputs_of.items():  # a graph model trains on a stored representation of the jets
         if wanted is not None and wanted not in representations:
             raise ConfigError(f"{path}: models.{m}: needs the '{wanted}' representation of the jets; "
                               f"add it to dataset.representations (now: {representations})")

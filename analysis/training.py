@@ -29,7 +29,7 @@ from sklearn.metrics import roc_auc_score
 from analysis.dataset import load_representation, scaled
 from analysis.models.adversary import Adversary
 from analysis.models.distances import exact
-from analysis.models.graphs import GraphBatch, LundGraphs
+from analysis.models.graphs import LundGraphs
 from analysis.models.registry import build_model, build_sampler, is_graph, resolve_config
 
 HISTORY_KEYS = ("loss", "val_loss", "e_pos", "e_neg", "val_wasserstein", "monitor_auc", "adv_loss", "acceptance",
@@ -108,9 +108,9 @@ def score(model: torch.nn.Module, x: np.ndarray | LundGraphs, batch_size: int = 
     return _energies(model, model.prepare(_as_inputs(x, "x"), device), batch_size).double().cpu().numpy()
 
 
-def _snapshot(x) -> np.ndarray:
-    """Validation negatives as saved per epoch: the rows (a graph model's node features)."""
-    return (x.x if isinstance(x, GraphBatch) else x).detach().cpu().numpy()
+def _snapshot(model: torch.nn.Module, x) -> np.ndarray:
+    """Samples as saved for the report: the rows the model's chain moves (a graph model's nodes)."""
+    return model.chain_view(x).state.detach().cpu().numpy()
 
 
 def model_inputs(cfg: dict, data: dict, path: str) -> Callable[[np.ndarray | None], np.ndarray | LundGraphs]:
@@ -249,6 +249,8 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
     xv = model.prepare(x_val, device)
     xv_sub = xv[val_idx[: cfg.get("val_samples", len(x_val))].to(device)]
     xm = None if monitor is None else model.prepare(monitor[0], device)
+    if model.uses_sampler:  # what the validation negatives are drawn against, for the report
+        _save_array(_snapshot(model, xv_sub), os.path.join(workdir, NEGATIVES_DIR, "data.npy"))
     bs = min(cfg["batch_size"], n)
     n_batches = n // bs  # the partial last batch is dropped: static shapes, equal-size W batches
     pretrain = cfg.get("ae_pretrain_epochs", 0)
@@ -312,9 +314,8 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
             raise RuntimeError(f"training diverged in epoch {epoch} ({cfg['kind']}, phase {phase}): non-finite "
                                f"{', '.join(bad)}; {workdir} keeps best.pt/checkpoint.pt of the last good epoch. "
                                "Lower lr or sampler.step_size, or set sampler.clip_grad / loss.gamma.")
-        if model.uses_sampler:  # the validation negatives of every epoch, and what they are drawn against
-            _save_array(_snapshot(x_neg_val), os.path.join(workdir, NEGATIVES_DIR, f"epoch_{epoch:03d}.npy"))
-            _save_array(_snapshot(xv_sub), os.path.join(workdir, NEGATIVES_DIR, "data.npy"))
+        if model.uses_sampler:  # the validation negatives of every epoch, for the report
+            _save_array(_snapshot(model, x_neg_val), os.path.join(workdir, NEGATIVES_DIR, f"epoch_{epoch:03d}.npy"))
         auc = math.nan
         if monitor is not None:
             auc = float(roc_auc_score(monitor[1], _energies(model, xm).double().cpu().numpy()))

@@ -115,7 +115,7 @@ def test_graph_nae_and_wnae_separate_a_signal_never_seen(lund_jets, tmp_path, ki
 
 
 def test_graph_training_resumes_to_identical_weights_with_the_adjacency_chain(tmp_path):
-    from analysis.training import train_model
+    from analysis.training import negative_snapshots, train_model
 
     rep = random_trees(300, seed=6)
     graphs = LundGraphs.from_representation(rep, max_nodes=10)
@@ -133,3 +133,5 @@ def test_graph_training_resumes_to_identical_weights_with_the_adjacency_chain(tm
     for key in ("loss", "e_neg", "val_wasserstein", "acceptance"):
         assert full[key] == resumed[key]
     assert all(np.isfinite(full["val_wasserstein"])) and full["e_neg"][0] is None and full["e_neg"][-1] is not None
+    saved = negative_snapshots(str(tmp_path / "a"))  # node rows with the edge-weight column, for the report
+    assert saved["data"].shape[1] == saved["epoch_002"].shape[1] == 6 and (saved["data"][:, 5] == 1.0).all()

@@ -20,17 +20,15 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from analysis.dataset import load_representation, scaled
 from analysis.models.adversary import Adversary
 from analysis.models.distances import exact
 from analysis.models.graphs import LundGraphs
-from analysis.models.registry import build_model, build_sampler, is_graph, resolve_config
+from analysis.models.registry import build_model, build_sampler, get_kind, resolve_config
 
 HISTORY_KEYS = ("loss", "val_loss", "e_pos", "e_neg", "val_wasserstein", "monitor_auc", "adv_loss", "acceptance",
                 "lr", "time_s", "phase")
@@ -113,16 +111,6 @@ def _snapshot(model: torch.nn.Module, x) -> np.ndarray:
     return model.chain_view(x).state.detach().cpu().numpy()
 
 
-def model_inputs(cfg: dict, data: dict, path: str) -> Callable[[np.ndarray | None], np.ndarray | LundGraphs]:
-    """What the model of `cfg` sees of the dataset at `path` (loaded as `data`), as a function of a row mask
-    (None: every row): the scaled flat features, or for a graph model the Lund graphs of its representation."""
-    c = resolve_config(cfg)
-    if not is_graph(c):
-        return lambda rows=None: scaled(data, rows)
-    graphs = LundGraphs.from_representation(load_representation(path, c["representation"]), c["max_nodes"])
-    return lambda rows=None: graphs if rows is None else graphs.select(rows)
-
-
 def load_model(path: str, device: str = "cpu") -> torch.nn.Module:
     """A model from best.pt, model.pt or checkpoint.pt, in eval mode on `device`."""
     blob = torch.load(path, map_location=device, weights_only=True)
@@ -194,6 +182,7 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
     leaving the files of the last good epoch.
     """
     cfg = resolve_config(cfg)
+    kind = get_kind(cfg["kind"])
     x_train, x_val, w_train, monitor, mass_train = _check_inputs(x_train, x_val, w_train, monitor, mass_train)
     lam = cfg["adversary"]["lambda"]
     if lam and mass_train is None:
@@ -249,18 +238,16 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
     xv = model.prepare(x_val, device)
     xv_sub = xv[val_idx[: cfg.get("val_samples", len(x_val))].to(device)]
     xm = None if monitor is None else model.prepare(monitor[0], device)
-    if model.uses_sampler:  # what the validation negatives are drawn against, for the report
+    if kind.uses_sampler:  # what the validation negatives are drawn against, for the report
         _save_array(_snapshot(model, xv_sub), os.path.join(workdir, NEGATIVES_DIR, "data.npy"))
     bs = min(cfg["batch_size"], n)
     n_batches = n // bs  # the partial last batch is dropped: static shapes, equal-size W batches
-    pretrain = cfg.get("ae_pretrain_epochs", 0)
-    total = pretrain + cfg["epochs"]
     hist = state["history"]
 
-    for epoch in range(state["epoch"], total):
+    for epoch in range(state["epoch"], kind.epochs(cfg)):
         if state["stopped"]:
             break
-        phase = "ae" if (not model.uses_sampler or epoch < pretrain) else cfg["kind"]
+        phase = kind.phase(cfg, epoch)
         t0 = time.perf_counter()
         model.train()
         perm = torch.randperm(n, generator=g_batch).to(device)
@@ -270,13 +257,13 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
             idx = perm[b * bs:(b + 1) * bs]
             xb = xt[idx]
             wb = None if wt is None else wt[idx]
-            if phase == "ae":
-                loss, e_pos, e_neg = model.reconstruction_loss(xb, wb)
-                acc = no_neg
-            else:
+            if phase.negatives:
                 x_neg = sampler.sample(model, xb, g_sample, differentiable=model.chain_grad)
                 loss, e_pos, e_neg = model.loss(xb, x_neg, wb)
                 acc = sampler.acceptance
+            else:
+                loss, e_pos, e_neg = model.reconstruction_loss(xb, wb)
+                acc = no_neg
             loss = loss + model.weight_penalty(cfg["l1_weights"], cfg["l2_weights"])
             adv_loss = no_neg
             if adv is not None:  # fit the adversary on the detached output, then penalise the detector
@@ -292,7 +279,7 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
             sums += torch.stack([loss.detach(), e_pos, no_neg if e_neg is None else e_neg, adv_loss.detach(), acc])
 
         model.eval()
-        if phase == "ae" and not model.uses_sampler:
+        if not kind.uses_sampler:
             val_loss = _energies(model, xv).mean().item()
             val_w = math.nan
         else:
@@ -300,30 +287,28 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
             x_neg_val = sampler.sample(model, xv_sub, g_val, differentiable=False, push=False)
             with torch.no_grad():
                 val_w = exact(model.descriptor(xv_sub), model.descriptor(x_neg_val)).item()
-                if phase == "ae":
-                    val_loss = _energies(model, xv).mean().item()
-                elif getattr(model, "method", None) == "exact":  # a WNAE's loss is that same W: solve it once
-                    val_loss = val_w
+                if phase.negatives:
+                    val_loss = model.validation_loss(xv_sub, x_neg_val, val_w)
                 else:
-                    val_loss = model.loss(xv_sub, x_neg_val, None)[0].item()
+                    val_loss = _energies(model, xv).mean().item()
         loss_m, e_pos_m, e_neg_m, adv_m, acc_m = (sums / n_batches).tolist()
         bad = [k for k, v in (("loss", loss_m), ("e_pos", e_pos_m), ("val_loss", val_loss)) if not math.isfinite(v)]
-        if phase != "ae":
+        if phase.negatives:
             bad += [k for k, v in (("e_neg", e_neg_m), ("val_wasserstein", val_w)) if not math.isfinite(v)]
         if bad:
-            raise RuntimeError(f"training diverged in epoch {epoch} ({cfg['kind']}, phase {phase}): non-finite "
+            raise RuntimeError(f"training diverged in epoch {epoch} ({cfg['kind']}, phase {phase.name}): non-finite "
                                f"{', '.join(bad)}; {workdir} keeps best.pt/checkpoint.pt of the last good epoch. "
                                "Lower lr or sampler.step_size, or set sampler.clip_grad / loss.gamma.")
-        if model.uses_sampler:  # the validation negatives of every epoch, for the report
+        if kind.uses_sampler:  # the validation negatives of every epoch, for the report
             _save_array(_snapshot(model, x_neg_val), os.path.join(workdir, NEGATIVES_DIR, f"epoch_{epoch:03d}.npy"))
         auc = math.nan
         if monitor is not None:
             auc = float(roc_auc_score(monitor[1], _energies(model, xm).double().cpu().numpy()))
 
-        selectable = phase != "ae" or not model.uses_sampler  # the pre-training epochs are never kept
-        metric = val_w if model.uses_sampler else val_loss
+        selectable = phase.negatives or not kind.uses_sampler  # the pre-training epochs are never kept
+        metric = {"val_loss": val_loss, "val_wasserstein": val_w}[kind.selection_metric]
         for key, value in zip(HISTORY_KEYS, (loss_m, val_loss, e_pos_m, e_neg_m, val_w, auc, adv_m, acc_m,
-                                             opt.param_groups[0]["lr"], time.perf_counter() - t0, phase)):
+                                             opt.param_groups[0]["lr"], time.perf_counter() - t0, phase.name)):
             hist[key].append(_json_value(value))
         state["epoch"] = epoch + 1
         if selectable:

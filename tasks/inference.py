@@ -5,7 +5,8 @@ import h5py
 import luigi
 
 from analysis.dataset import load_dataset
-from analysis.training import load_model, model_inputs, score
+from analysis.models.registry import model_inputs
+from analysis.training import load_model, score
 from tasks.base import Task, atomic_paths
 from tasks.dataset import FeatureDataset
 from tasks.training import train_task

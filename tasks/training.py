@@ -10,8 +10,8 @@ import numpy as np
 
 from analysis.config import short_hash
 from analysis.dataset import load_dataset
-from analysis.models.registry import resolve_config
-from analysis.training import jet_mass, model_inputs, negative_snapshots, train_model
+from analysis.models.registry import kinds, model_inputs, resolve_config
+from analysis.training import jet_mass, negative_snapshots, train_model
 from tasks.base import Task, atomic_paths, write_json
 from tasks.dataset import FeatureDataset
 from tasks.remote import RemoteWorkflow
@@ -105,32 +105,14 @@ class TrainModel(Task, law.LocalWorkflow, RemoteWorkflow):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-class TrainAE(TrainModel):
-    kind = "ae"
+def make_train_task(kind: str, task: str) -> type[TrainModel]:
+    """The training task of one model kind (TrainWNAE for ``wnae``), registered with law under ``task``."""
+    return type(task, (TrainModel,), {"kind": kind, "__module__": __name__,
+                                      "__doc__": f"Train the config's models of kind '{kind}', one branch each."})
 
 
-class TrainNAE(TrainModel):
-    kind = "nae"
-
-
-class TrainWNAE(TrainModel):
-    kind = "wnae"
-
-
-class TrainGraphAE(TrainModel):
-    kind = "graph_ae"
-
-
-class TrainGraphNAE(TrainModel):
-    kind = "graph_nae"
-
-
-class TrainGraphWNAE(TrainModel):
-    kind = "graph_wnae"
-
-
-TRAIN_TASKS = {"ae": TrainAE, "nae": TrainNAE, "wnae": TrainWNAE,
-               "graph_ae": TrainGraphAE, "graph_nae": TrainGraphNAE, "graph_wnae": TrainGraphWNAE}
+TRAIN_TASKS = {name: make_train_task(name, kind.task) for name, kind in kinds().items()}  # one per registered kind
+globals().update({cls.__name__: cls for cls in TRAIN_TASKS.values()})  # TrainAE, TrainWNAE, ... by name
 
 
 def train_task(task: Task, model: str) -> TrainModel:

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from analysis.models.ae import AutoEncoder, mlp, weighted_mean
+from analysis.models.options import ADVERSARY_INPUTS
 
-ADVERSARY_INPUTS = ("energy", "reco")
 
 
 class Adversary(nn.Module):

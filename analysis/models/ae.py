@@ -83,13 +83,11 @@ def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.T
 class EnergyModel(nn.Module):
     """What the training loop, the sampler and the losses need of any model whose energy is a reconstruction error.
 
-    `uses_sampler` tells the training loop whether the model needs negative samples from Langevin MCMC,
-    `chain_grad` what the sampler keeps of the chain's graph (False: nothing, True: every step, k: the last k
+    `chain_grad` tells the sampler what it keeps of the chain's graph (False: nothing, True: every step, k: the last k
     steps) so the loss can be differentiated through the negatives. Subclasses define ``energy`` (one value
     per sample) and, when their samples are not plain rows, ``chain_view`` and ``descriptor``.
     """
 
-    uses_sampler = False
     chain_grad: bool | int = False
 
     def energy(self, x) -> torch.Tensor:
@@ -132,6 +130,10 @@ class EnergyModel(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(loss, mean positive energy, mean negative energy or None) for one batch."""
         return self.reconstruction_loss(x_pos, w)
+
+    def validation_loss(self, x_pos, x_neg, w_exact: float) -> float:
+        """The loss on validation data and negatives, given their exact Wasserstein distance ``w_exact``."""
+        return self.loss(x_pos, x_neg, None)[0].item()
 
 
 class AutoEncoder(EnergyModel):

@@ -27,7 +27,7 @@ import numba
 import numpy as np
 import torch
 
-METHODS = ("sinkhorn", "exact")
+from analysis.models.options import WASSERSTEIN_METHODS as METHODS
 
 
 def squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -18,8 +18,6 @@ class NAEObjective:
     """The contrastive NAE loss on data (x+) and detached MCMC negatives (x-), for any EnergyModel it is
     mixed into (before the model class: ``class NAE(NAEObjective, AutoEncoder)``)."""
 
-    uses_sampler = True
-
     def __init__(self, *args, gamma: float = 1.0, l1_energy: float = 0.0, l2_energy: float = 0.0,
                  logcosh: bool = False, **kwargs):
         super().__init__(*args, **kwargs)

@@ -32,10 +32,8 @@ from typing import Any
 import torch
 from torch import nn
 
-INITS = ("pcd", "cd", "omi")
-FRESH = ("uniform", "gaussian")
-BOUND_MODES = ("clamp", "reject")
-LATENT_DEFAULTS = {"n_steps": 10, "step_size": None, "noise": 1.0, "temperature": 1.0}
+from analysis.models.options import BOUND_MODES, FRESH, INITS, LATENT_DEFAULTS
+
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
 EnergyGrad = Callable[[torch.Tensor, bool], tuple[torch.Tensor, torch.Tensor]]

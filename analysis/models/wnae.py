@@ -19,8 +19,6 @@ class WNAEObjective:
     """The WNAE loss, for any EnergyModel it is mixed into (before the model class); the distance is measured
     between the model's ``descriptor`` rows of data and negatives (the samples themselves for a dense model)."""
 
-    uses_sampler = True
-
     def __init__(self, *args, method: str = "exact", epsilon: float = 0.05, n_iter: int = 100,
                  grad_steps: int | None = 1, **kwargs):
         super().__init__(*args, **kwargs)
@@ -40,6 +38,10 @@ class WNAEObjective:
             mean_pos = weighted_mean(self.energy(x_pos), w)
             mean_neg = self.energy(x_neg).mean()
         return loss, mean_pos, mean_neg
+
+    def validation_loss(self, x_pos, x_neg, w_exact: float) -> float:
+        """The exact method's loss is that same W: solved once."""
+        return w_exact if self.method == "exact" else super().validation_loss(x_pos, x_neg, w_exact)
 
 
 class WNAE(WNAEObjective, AutoEncoder):

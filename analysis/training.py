@@ -16,7 +16,7 @@ history.json. best.pt and model.pt hold {cfg, n_features, state_dict, epoch} and
 """
 from __future__ import annotations
 
-import json
+import io
 import math
 import os
 import time
@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
+from analysis.atomic import write_bytes, write_json
 from analysis.models.adversary import Adversary
 from analysis.models.distances import exact
 from analysis.models.graphs import LundGraphs
@@ -135,17 +136,17 @@ NEGATIVES_DIR = "negatives"
 
 
 def _save(obj: dict, path: str) -> None:
-    """Atomic write, so a kill never leaves a truncated file."""
-    tmp = f"{path}.tmp-{os.getpid()}"  # per process: two runs of one training cannot collide
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """Serialised in memory, then written atomically: a full disk is a WriteError naming ``path`` (torch's
+    own file writer would say only "unexpected pos") and a kill never leaves a truncated file."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    write_bytes(path, buf.getbuffer())
 
 
 def _save_array(x: np.ndarray, path: str) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}.npy"
-    np.save(tmp, x)
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    np.save(buf, x)
+    write_bytes(path, buf.getbuffer())
 
 
 def negative_snapshots(workdir: str) -> dict[str, np.ndarray]:
@@ -165,6 +166,10 @@ def _model_file(model, cfg, n_features, epoch) -> dict:
 
 def _json_value(v):
     return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+class StaleCheckpoint(ValueError):
+    """The checkpoint in the work folder belongs to another config, seed or data set."""
 
 
 def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str, seed: int,
@@ -213,8 +218,8 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         same = {k: v for k, v in ck["cfg"].items() if k != "epochs"} == {k: v for k, v in cfg.items() if k != "epochs"}
         if not same or ck["n_features"] != n_features or ck["seed"] != seed or ck["n_train"] != n:
-            raise ValueError(f"{ckpt_path} was written for another config, seed or data; use resume=False "
-                             "or another workdir")
+            raise StaleCheckpoint(f"{ckpt_path} was written for another config, seed or data; use resume=False "
+                                  "or another workdir")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
@@ -330,6 +335,5 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
 
     _save(_model_file(model, cfg, n_features, state["epoch"] - 1), os.path.join(workdir, "model.pt"))
     result = {**hist, "best_epoch": state["best_epoch"]}
-    with open(os.path.join(workdir, "history.json"), "w") as f:
-        json.dump(result, f, indent=1)
+    write_json(os.path.join(workdir, "history.json"), result)
     return result

@@ -1,25 +1,28 @@
-"""The base task: version, config, store parts, and atomic outputs.
+"""The base task: version, config, store parts, one run per output, atomic outputs.
 
 Output paths are ``$DATA_PATH/<Task>/<version>/<hash>/...`` where ``hash`` covers exactly the config
 sections (and parameters) that the task and its upstream depend on (analysis.config.Config.*_hash),
 so an edited model section reruns training and what follows, never generation or skimming.
+A branch's ``run`` holds the lock of its outputs (analysis.locks): a second run of the same branch waits for
+the first and then finds the outputs there; a run killed before writing them leaves a lock that the next run
+takes over. Outputs are written with analysis.atomic's ``atomic_paths``.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import json
-import os
-import shutil
-import uuid
+import re
+import signal
 from collections import OrderedDict
 from pathlib import Path
 
 import law
 import luigi
 
+from analysis.atomic import atomic_paths, read_json, write_json  # noqa: F401  (the tasks' writers)
 from analysis.config import CONFIG_DIR, Config, config_path, data_path, load_config
+from analysis.locks import describe, lock_path, output_lock
 
 
 @functools.lru_cache(maxsize=32)
@@ -76,41 +79,47 @@ class Task(law.Task):
         with atomic_paths(str(path)) as (tmp,):
             Path(tmp).write_text(json.dumps(snap, indent=1, sort_keys=True, default=str))
 
-
-@contextlib.contextmanager
-def atomic_paths(*paths: str):
-    """Yield temporary paths beside ``paths``; move them into place only if the block succeeds.
-
-    Same filesystem, so ``os.replace`` is atomic: a task killed at any point leaves no output or a
-    complete one, and two runs of the same task at once cannot interleave their bytes.
-    """
-    tag = f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmps = [p + tag for p in paths]
-    for p in paths:
-        os.makedirs(os.path.dirname(os.path.abspath(p)), exist_ok=True)
-    try:
-        yield tmps
-        for tmp, p in zip(tmps, paths):
-            if os.path.isdir(tmp):
-                if os.path.isdir(p):
-                    shutil.rmtree(p)
-                os.replace(tmp, p)
-            else:
-                os.replace(tmp, p)
-    finally:
-        for tmp in tmps:
-            if os.path.isdir(tmp):
-                shutil.rmtree(tmp, ignore_errors=True)
-            elif os.path.exists(tmp):
-                os.remove(tmp)
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "run" in cls.__dict__:
+            cls.run = _locked(cls.__dict__["run"])
 
 
-def write_json(path: str, obj) -> None:
-    with atomic_paths(path) as (tmp,):
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=1, sort_keys=True, default=str)
+def _locked(run):
+    """``run`` under the lock of the task's outputs: waits for another run of the same branch, then does
+    nothing if that one wrote them."""
+    @functools.wraps(run)
+    def locked_run(self):
+        outputs = sorted(t.path for t in law.util.flatten(self.output()))
+        if not outputs:
+            return run(self)
+
+        def waiting(holder: dict) -> None:
+            self.logger.warning(f"{self.repr(color=False)}: already running ({describe(holder)}); waiting for it "
+                                f"(lock {lock_path(outputs[0])})")
+
+        with output_lock(outputs[0], on_wait=waiting) as left:
+            if left:
+                self.logger.warning(f"{self.repr(color=False)}: the run before ({describe(left)}) stopped without "
+                                    "finishing; taking over")
+            if self.complete():
+                self.logger.info(f"{self.repr(color=False)}: written by another run meanwhile")
+                return None
+            return run(self)
+    return locked_run
 
 
-def read_json(path: str):
-    with open(path) as f:
-        return json.load(f)
+@Task.event_handler(luigi.Event.PROCESS_FAILURE)
+def _report_killed(task: Task, message: str) -> None:
+    """luigi notes a worker process that died (e.g. the out-of-memory killer) only at INFO level: say which
+    task died and how."""
+    code = re.search(r"exit code (-?\d+)", message)
+    code = int(code.group(1)) if code else None
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else "?"
+        how = f"was killed by signal {-code} ({name}"
+        how += ", e.g. by the out-of-memory killer or kill -9)" if -code == signal.SIGKILL else ")"
+    else:
+        how = f"died with exit code {code}"
+    task.logger.error(f"{task.repr(color=False)} {how}; run the same command again: finished outputs are kept and a "
+                      "training resumes from its last checkpoint")

@@ -1,6 +1,7 @@
 """Training of the anomaly detectors (AE, NAE, WNAE) on background jets only."""
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 
@@ -11,7 +12,7 @@ import numpy as np
 from analysis.config import short_hash
 from analysis.dataset import load_dataset
 from analysis.models.registry import kinds, model_inputs, resolve_config
-from analysis.training import jet_mass, negative_snapshots, train_model
+from analysis.training import StaleCheckpoint, jet_mass, negative_snapshots, train_model
 from tasks.base import Task, atomic_paths, write_json
 from tasks.dataset import FeatureDataset
 from tasks.remote import RemoteWorkflow
@@ -21,9 +22,9 @@ class TrainModel(Task, law.LocalWorkflow, RemoteWorkflow):
     """Train the config's models of this task's kind, one branch per model, on the training split's background jets.
 
     Branch outputs sit at ``TrainWNAE/<version>/<model hash>/<model>/``, so a model's files do not depend on
-    how many others the config has. Checkpoints go to a work folder beside the outputs, so a killed
-    training resumes where it stopped; the outputs (model.pt, best.pt, history.json, negatives.h5) appear
-    only when training has finished. ``--workflow htcondor|slurm`` trains each model in its own job.
+    how many others the config has. Checkpoints go to a work folder beside the outputs, under the outputs'
+    lock (one run at a time), so a killed training resumes where it stopped; the outputs (model.pt, best.pt,
+    history.json, negatives.h5) appear together only when training has finished. ``--workflow htcondor|slurm`` trains each model in its own job.
     """
 
     kind: str | None = None  # set by the per-kind subclasses; None: every model
@@ -87,22 +88,35 @@ class TrainModel(Task, law.LocalWorkflow, RemoteWorkflow):
         mcfg = self.model_cfg()
         adversary = resolve_config(mcfg)["adversary"]["lambda"]  # mass decorrelation needs the jet mass
         inputs = model_inputs(mcfg, data, path)
-        history = train_model(
-            mcfg, inputs(train), inputs(val), workdir,
+        fit = functools.partial(
+            train_model, mcfg, inputs(train), inputs(val), workdir,
             seed=int(self.cfg.training["seed"]), device=None if device == "auto" else device,
             monitor=(inputs(test), data["label"][test].astype(np.int64)),
             mass_train=jet_mass(data)[train] if adversary else None,
         )
+        # this run holds the outputs' lock (Task): a work folder here is one a stopped run left behind
+        checkpoint = os.path.join(workdir, "checkpoint.pt")
+        if os.path.exists(checkpoint):
+            self.logger.warning(f"{self.repr(color=False)}: resuming the training a stopped run left in {workdir}")
+        elif os.path.isdir(workdir):  # stopped before its first checkpoint or while cleaning up: nothing to resume
+            shutil.rmtree(workdir)
+        try:
+            history = fit()
+        except StaleCheckpoint as e:
+            self.logger.warning(f"{self.repr(color=False)}: {e}; training from the start")
+            shutil.rmtree(workdir)
+            history = fit(resume=False)
         out = self.output()
-        with atomic_paths(out["model"].path, out["best"].path) as tmps:
-            for tmp, name in zip(tmps, ("model.pt", "best.pt")):
-                shutil.copyfile(os.path.join(workdir, name), tmp)
-        with atomic_paths(out["negatives"].path) as (tmp,):
-            with h5py.File(tmp, "w") as f:  # validation negatives per epoch and the data rows (none for an AE)
+        names = ("model", "best", "history", "negatives")
+        with atomic_paths(*(out[k].path for k in names)) as (model, best, hist, negatives):
+            shutil.copyfile(os.path.join(workdir, "model.pt"), model)
+            shutil.copyfile(os.path.join(workdir, "best.pt"), best)
+            write_json(hist, history)
+            with h5py.File(negatives, "w") as f:  # validation negatives per epoch and the data rows (none for an AE)
                 for name, x in negative_snapshots(workdir).items():
                     f.create_dataset(name, data=x)
-        write_json(out["history"].path, history)
-        shutil.rmtree(workdir, ignore_errors=True)
+        os.remove(checkpoint)  # first, so a kill during the cleanup leaves nothing that looks resumable
+        shutil.rmtree(workdir)
 
 
 def make_train_task(kind: str, task: str) -> type[TrainModel]:

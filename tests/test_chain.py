@@ -4,6 +4,7 @@ One module-scoped run feeds several checks: cut flows add up, split sizes match 
 finite, the AE separates the signal it never saw, a second run does no work, and an edited model
 section reruns only training and what follows.
 """
+import contextlib
 import json
 import os
 import shutil
@@ -184,3 +185,92 @@ def test_rerun_elsewhere_gives_identical_outputs(chain, tmp_path):
     assert sum(k.endswith((".pt", ".h5", ".root")) for k in common) >= 17
     for k in common:
         assert second[k] == first[k], k
+
+
+# -- kills and concurrent runs of the trainings --------------------------------------------------------
+
+SOAK_S = 8  # seconds of random kills; the whole test stays under ~25 s on two cores
+SOAK_TASKS = ("TrainAE", "TrainNAE")  # a plain and a sampler model (its negatives.h5 too)
+
+
+def _workers(parents: set[int]) -> list[int]:
+    """The processes whose parent is one of ``parents`` (luigi's forked worker of each running task)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) in parents:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _fork_trainings(data: Path, cfg: str) -> int:
+    """A forked run of the soak's trainings (two luigi workers, so each training runs in its own forked
+    worker process, as with law.cfg); exits 0 when all are complete."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 2
+    try:
+        import tasks.training as tt
+
+        os.environ["DATA_PATH"] = str(data)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        tasks = [getattr(tt, name)(version=VERSION, config=cfg, branch=0) for name in SOAK_TASKS]
+        code = 0 if luigi.build(tasks, local_scheduler=True, workers=2, log_level="ERROR") else 1
+    finally:
+        os._exit(code)
+
+
+def test_killed_trainings_are_reported_and_resume_to_the_same_outputs(chain, tmp_path):
+    """A SIGKILLed training worker is reported by name and cause; then three concurrent runs of the
+    trainings with workers SIGKILLed at random, and a clean run: outputs equal to the undisturbed chain's,
+    no work folder, lock or temporary file left."""
+    import random
+    import signal
+    import time
+
+    data, cfg = tmp_path / "data", str(chain["cfg_dir"] / "tiny.yaml")
+    shutil.copytree(chain["data"] / "FeatureDataset", data / "FeatureDataset")
+    env = dict(os.environ, DATA_PATH=str(data), PYTHONPATH=str(ROOT), LAW_CONFIG_FILE=str(ROOT / "law.cfg"),
+               LAW_HOME=str(tmp_path / ".law"))
+    law = str(Path(sys.executable).with_name("law"))
+    proc = subprocess.Popen([law, "run", "tasks.training.TrainNAE", "--version", VERSION, "--config", cfg,
+                             "--branch", "0", "--workers", "2"], env=env, cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while not list(data.glob("TrainNAE/*/*/nae/work/checkpoint.pt")):  # the worker is training
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0][-3000:]
+        time.sleep(0.02)
+    (worker,) = _workers({proc.pid})
+    os.kill(worker, signal.SIGKILL)
+    log = proc.communicate(timeout=120)[0]
+    assert proc.returncode != 0
+    assert "TrainNAE(" in log and "was killed by signal 9 (SIGKILL" in log, log[-3000:]
+
+    rng, runners, kills = random.Random(1), set(), 0
+    end = time.monotonic() + SOAK_S
+    while time.monotonic() < end:
+        runners -= {pid for pid in runners if os.waitpid(pid, os.WNOHANG)[0]}
+        while len(runners) < 3:
+            runners.add(_fork_trainings(data, cfg))
+        time.sleep(rng.uniform(0.2, 1.0))
+        if workers := _workers(runners):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(rng.choice(workers), signal.SIGKILL)
+                kills += 1
+    for pid in runners:
+        os.waitpid(pid, 0)
+    assert kills >= 5
+    clean = _fork_trainings(data, cfg)
+    assert os.waitstatus_to_exitcode(os.waitpid(clean, 0)[1]) == 0
+
+    for task in SOAK_TASKS:
+        got, ref = _digests(data / task), _digests(chain["data"] / task)
+        assert got == ref and len(ref) == 4, task
+        leftovers = [p for p in (data / task).rglob("*") if p.name == "work" or ".lock" in p.name or ".tmp-" in p.name]
+        assert not leftovers, leftovers

@@ -28,8 +28,9 @@ import fastjet  # noqa: E402
 import numpy as np  # noqa: E402
 
 import analysis.generation as generation  # noqa: E402
-from analysis.generation import clustering, nanoaod  # noqa: E402
+from analysis.generation import nanoaod  # noqa: E402
 from analysis.generation.detector import reconstruct, resolve_detector  # noqa: E402
+from analysis.kinematics import clustering  # noqa: E402
 
 SAMPLES = {
     "qcd": {"process": "qcd", "pt_hat_min": 300},

@@ -1,4 +1,4 @@
-"""Generated events in the Dark Machines challenge's csv format (issue 10: the challenge path on our own events)."""
+"""Generated events in the Dark Machines challenge's csv format: the challenge's path on our own events."""
 from __future__ import annotations
 
 import shutil
@@ -6,7 +6,7 @@ import shutil
 from analysis.io.darkmachines import write_darkmachines
 from analysis.io.inputs import read_input
 from tasks.base import atomic_paths
-from tasks.samples import GenerateEvents, SampleWorkflow
+from tasks.generation import GenerateEvents, SampleWorkflow
 
 
 class ExportDarkMachines(SampleWorkflow):

@@ -6,7 +6,8 @@ from analysis.dataset import build_dataset, concat_tables, jet_table, read_table
 from analysis.event_features import EVENT_COLLECTIONS, event_table
 from analysis.io.nanoaod import read_events
 from tasks.base import Task, atomic_paths, read_json, write_json
-from tasks.samples import SampleWorkflow, SkimEvents
+from tasks.generation import SampleWorkflow
+from tasks.samples import SkimEvents
 
 
 class JetTables(SampleWorkflow):

@@ -5,7 +5,7 @@ import os
 
 from analysis.plotting.validation import plot_validation, sample_distributions
 from tasks.base import Task, atomic_paths, write_json
-from tasks.samples import GenerateEvents
+from tasks.generation import GenerateEvents
 
 
 class PlotValidation(Task):

@@ -11,12 +11,13 @@ import uproot
 from analysis.generation import generate_sample
 from analysis.generation.nanoaod import BRANCHES
 from analysis.io.nanoaod import TREE
-from analysis.generation.clustering import cluster_fatjets, cluster_jets, softdrop_mass
 from analysis.generation.detector import identify, reconstruct, resolve_detector
-from analysis.generation.nanoaod import first_two_members, jet_rinv, nearest_index
+from analysis.generation.nanoaod import first_two_members, jet_rinv
 from analysis.generation.pythia import (
     dark_lambda, dark_meson_decays, final_state, generate_records, make_pythia, pythia_seed,
 )
+from analysis.kinematics.clustering import cluster_fatjets, cluster_jets, softdrop_mass
+from analysis.kinematics.matching import nearest_index
 
 SVJ = {"process": "svj_schannel", "params": {"m_med": 2000, "r_inv": 0.3, "m_dark": 20, "n_c": 2, "n_f": 2},
        "xsec_pb": 0.1, "mpi": False}

@@ -17,7 +17,7 @@ from analysis.generation.pythia import final_state, generate_records, make_pythi
 from analysis.io.nanoaod import TREE, read_events
 from analysis.plotting.validation import VARIABLES, plot_validation, sample_distributions
 from analysis.selection.variables import dijet_system
-from tasks.samples import branch_seed
+from tasks.generation import branch_seed
 
 DARK = {"m_dark": 20, "n_c": 2, "n_f": 2}
 

@@ -22,6 +22,8 @@ import re
 import awkward as ak
 import numpy as np
 
+from analysis.kinematics.vectors import cartesian
+
 from . import substructure as sub
 from .lund import LUND_FEATURES, lund_trees
 
@@ -145,8 +147,7 @@ def compute_representations(jets: ak.Array, constituents: ak.Array, names: list[
         else:
             if lund is None:
                 pt, eta, phi, mass = (fields[k] for k in ("pt", "eta", "phi", "mass"))
-                pz = pt * np.sinh(eta)
-                lund = lund_trees(pt * np.cos(phi), pt * np.sin(phi), pz, np.sqrt(pt**2 + pz**2 + mass**2), counts)
+                lund = lund_trees(*cartesian(pt, eta, phi, mass), counts)
             out[name] = ({k: lund[k] for k in ("nodes", "nodes_offsets", "edges", "edges_offsets")}
                          if name == "lund_graph" else {k: lund[k] for k in ("primary", "primary_offsets")})
     return out

@@ -31,8 +31,8 @@ import awkward as ak
 import numba
 import numpy as np
 
-from analysis.generation.clustering import kinematics
-from analysis.generation.matching import cone_sums, offsets_of
+from analysis.kinematics.matching import cone_sums, offsets_of
+from analysis.kinematics.vectors import polar
 
 # Regions are given by upper |eta| edges; the last edge is the acceptance. Each per-region parameter is
 # a list with one value per edge.
@@ -125,7 +125,7 @@ def reconstruct(particles: ak.Array, detector: dict, rng: np.random.Generator) -
     px, py, pz, energy, mass = (ak.to_numpy(flat[k]).astype(np.float64) for k in ("px", "py", "pz", "E", "mass"))
     pdg, charge = ak.to_numpy(flat.pdgId), ak.to_numpy(flat.charge)
     visible = ak.to_numpy(flat.visible)
-    kin = kinematics(px, py, pz, energy)
+    kin = polar(px, py, pz, energy)
     abs_eta = np.abs(kin["eta"])
     event_of = np.repeat(np.arange(len(counts)), ak.to_numpy(counts))
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from analysis.generation.clustering import cluster_fatjets, cluster_jets
 from analysis.generation.detector import LEPTON_FIELDS, PHOTON_FIELDS as PHOTON_KINEMATICS, identify, reconstruct
-from analysis.generation.matching import cone_sums, first_two, flat_eta_phi, nearest, offsets_of
 from analysis.io.nanoaod import write_tree
+from analysis.kinematics.clustering import cluster_fatjets, cluster_jets
+from analysis.kinematics.matching import cone_sums, first_two, flat_eta_phi, nearest_index, offsets_of
 
 # Cross-reference indices (NanoAOD's, -1: none) so coffea's NanoAODSchema finds every link between the
 # collections written (subjets and FSR photons are not written, nor their links).
@@ -53,13 +53,6 @@ def _float32_record(record: ak.Array, fields: tuple[str, ...]) -> ak.Array:
 def _vector_sum_pt_phi(px: ak.Array, py: ak.Array) -> tuple[np.ndarray, np.ndarray]:
     sx, sy = ak.to_numpy(ak.sum(px, axis=1)), ak.to_numpy(ak.sum(py, axis=1))
     return np.hypot(sx, sy), np.arctan2(sy, sx)
-
-
-def nearest_index(objects: ak.Array, targets: ak.Array, max_dr: float) -> ak.Array:
-    """Per object, the index of the nearest target within ``max_dr`` in (eta, phi), -1 for none."""
-    o_off, o_eta, o_phi = flat_eta_phi(objects)
-    t_off, t_eta, t_phi = flat_eta_phi(targets)
-    return ak.unflatten(nearest(o_off, o_eta, o_phi, t_off, t_eta, t_phi, float(max_dr)), np.diff(o_off))
 
 
 def first_two_members(jets: ak.Array, member_jet: ak.Array) -> tuple[ak.Array, ak.Array]:

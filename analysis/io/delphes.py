@@ -13,10 +13,10 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from analysis.generation.clustering import softdrop_mass
-from analysis.generation.nanoaod import nearest_index
 from analysis.io.nanoaod import InputError, jet_constituents, write_tree
-from analysis.selection.variables import four_momentum
+from analysis.kinematics.clustering import softdrop_mass
+from analysis.kinematics.matching import nearest_index
+from analysis.kinematics.vectors import four_momentum
 
 TREE = "Delphes"
 ELECTRON_MASS, MUON_MASS, PION_MASS = 0.000511, 0.10566, 0.13957

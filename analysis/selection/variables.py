@@ -10,8 +10,8 @@ from typing import Callable
 import awkward as ak
 import numpy as np
 
-from analysis.features.substructure import delta_phi
 from analysis.io.files import OPTIONAL_COLLECTIONS
+from analysis.kinematics.vectors import delta_phi, four_momentum
 
 
 def _leading_pair(events: ak.Array, coll: str = "FatJet") -> tuple[ak.Array, ak.Array]:
@@ -22,14 +22,6 @@ def _leading_pair(events: ak.Array, coll: str = "FatJet") -> tuple[ak.Array, ak.
 
 def _np(x: ak.Array) -> np.ndarray:
     return np.asarray(ak.to_numpy(ak.fill_none(x, np.nan)), dtype=np.float64)
-
-
-def four_momentum(j: ak.Array) -> tuple[ak.Array, ak.Array, ak.Array, ak.Array]:
-    """(px, py, pz, E) of objects with pt, eta, phi, mass."""
-    px, py = j.pt * np.cos(j.phi), j.pt * np.sin(j.phi)
-    pz = j.pt * np.sinh(j.eta)
-    e = np.sqrt(px**2 + py**2 + pz**2 + j.mass**2)
-    return px, py, pz, e
 
 
 def dijet_system(events: ak.Array) -> dict[str, np.ndarray]:

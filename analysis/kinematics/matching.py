@@ -80,3 +80,10 @@ def flat_eta_phi(objects: ak.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     off = offsets_of(ak.to_numpy(ak.num(objects)))
     return off, *(np.ascontiguousarray(ak.to_numpy(ak.flatten(objects[k])), dtype=np.float64)
                   for k in ("eta", "phi"))
+
+
+def nearest_index(objects: ak.Array, targets: ak.Array, max_dr: float) -> ak.Array:
+    """Per object, the index of the nearest target within ``max_dr`` in (eta, phi), -1 for none."""
+    o_off, o_eta, o_phi = flat_eta_phi(objects)
+    t_off, t_eta, t_phi = flat_eta_phi(targets)
+    return ak.unflatten(nearest(o_off, o_eta, o_phi, t_off, t_eta, t_phi, float(max_dr)), np.diff(o_off))

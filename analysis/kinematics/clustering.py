@@ -12,10 +12,8 @@ compare event by event); constituents are listed by index, as FastJet's awkward 
 minimum d_iJ comes from a tournament tree instead of a scan, and each pseudojet is listed under its
 nearest neighbour, so a merge visits only the new jet's neighbourhood and the few that had a merged jet
 as their NN (FastJet rescans three neighbourhoods). One compiled pass covers a batch of events, without
-per-event ClusterSequence objects or awkward round trips: at ~500 candidates per event (SVJ with MPI)
-0.33 ms per event for R = 0.4 against FastJet's 0.50 through its awkward interface, measured 2026-11 on
-this project's machine. Soft drop reclusters every jet with C/A in the same compiled code (0.05-0.09 ms
-per jet, 6-15x fastjet-contrib's SoftDrop through the awkward interface).
+per-event ClusterSequence objects or awkward round trips; soft drop reclusters every jet with C/A in the same
+compiled code (timings against FastJet and fastjet-contrib: benchmarks/bench_generation.py).
 """
 from __future__ import annotations
 
@@ -24,6 +22,8 @@ import math
 import awkward as ak
 import numba
 import numpy as np
+
+from analysis.kinematics.vectors import polar
 
 _TWOPI = 2.0 * math.pi
 _MAX_RAP = 1e5  # FastJet's rapidity of a particle along the beam
@@ -35,16 +35,6 @@ _RAP_TILE_LIMIT = 10.0  # tiles cover |y| < this; jets beyond sit in the edge ti
 _CA_FIRST_PASS_R = 0.1
 _CA_NO_RADIUS = 1000.0  # fastjet.JetDefinition.max_allowable_R
 _TILE_SPAN = 1  # tiles are R / _TILE_SPAN wide, a NN within R is at most this many tiles away (2, 3: slower)
-
-
-def kinematics(px: np.ndarray, py: np.ndarray, pz: np.ndarray, E: np.ndarray) -> dict[str, np.ndarray]:
-    """pt, eta, phi, mass of four-vectors; eta is +-inf along the beam, mass 0 where m^2 < 0 from
-    rounding."""
-    pt = np.hypot(px, py)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        eta = np.where(pt > 0, np.arcsinh(pz / pt), np.copysign(np.inf, pz))
-    mass = np.sqrt(np.maximum(E * E - px * px - py * py - pz * pz, 0.0))
-    return {"pt": pt, "eta": eta, "phi": np.arctan2(py, px), "mass": mass}
 
 
 @numba.njit(cache=True, inline="always")
@@ -438,7 +428,7 @@ def _sorted_selection(counts: np.ndarray, p4: np.ndarray, min_pt: float, max_abs
     """Jet fields, the order (indices into p4) that sorts each event's jets by descending pT (stable)
     and keeps pT > min_pt, |eta| < max_abs_eta, and the kept jets per event."""
     p = {k: p4[:, i] for i, k in enumerate(("px", "py", "pz", "E"))}
-    fields = {**kinematics(**p), **p}
+    fields = {**polar(**p), **p}
     event = np.repeat(np.arange(len(counts)), counts)
     order = np.lexsort((-fields["pt"], event))
     keep = (fields["pt"][order] > min_pt) & (np.abs(fields["eta"][order]) < max_abs_eta)

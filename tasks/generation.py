@@ -1,0 +1,66 @@
+"""The generated samples: Pythia 8 events per (sample, chunk), the first task of the chain."""
+from __future__ import annotations
+
+import hashlib
+
+import law
+
+from analysis.generation import generate_sample
+from analysis.io.files import expand_files
+from tasks.base import Task, atomic_paths, write_json
+from tasks.remote import RemoteWorkflow
+
+
+def branch_seed(base: int, sample: str, chunk: int) -> int:
+    """A distinct, reproducible Pythia seed per branch (Pythia accepts 0..900000000)."""
+    digest = hashlib.sha256(f"{base}/{sample}/{chunk}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") % 900_000_000
+
+
+class SampleWorkflow(Task, law.LocalWorkflow, RemoteWorkflow):
+    """A workflow with one branch per (sample, chunk) of the config; output paths carry the sample's hash."""
+
+    # SkimEvents also reads samples given by `files:`: one branch per file, numbered after the generated
+    # chunks, so a generated chunk has the same branch number in GenerateEvents and SkimEvents
+    reads_files = False
+
+    def create_branch_map(self) -> dict:
+        pairs = [(s, c) for s, spec in self.cfg.samples.items() if "files" not in spec for c in range(spec["chunks"])]
+        if self.reads_files:
+            pairs += [(s, i) for s, spec in self.cfg.samples.items() if "files" in spec
+                      for i in range(len(expand_files(spec["files"])))]
+        return dict(enumerate(pairs))
+
+    @property
+    def sample(self) -> str:
+        return self.branch_data[0]
+
+    @property
+    def chunk(self) -> int:
+        return self.branch_data[1]
+
+    def config_hash(self) -> str:
+        return self.branch_hash() if self.is_branch() else self.cfg.samples_hash()
+
+    def branch_hash(self) -> str:
+        raise NotImplementedError
+
+
+class GenerateEvents(SampleWorkflow):
+    """Pythia 8 events of one sample chunk -> NanoAOD-like ROOT file + generator metadata (JSON)."""
+
+    def branch_hash(self) -> str:
+        return self.cfg.sample_hash(self.sample)
+
+    def output(self):
+        return {"events": self.local_target(self.sample, f"chunk{self.chunk}.root"),
+                "meta": self.local_target(self.sample, f"chunk{self.chunk}.json")}
+
+    def run(self):
+        spec = self.cfg.samples[self.sample]
+        out = self.output()
+        seed = branch_seed(self.cfg.generation["seed"], self.sample, self.chunk)
+        with atomic_paths(out["events"].path) as (tmp,):
+            meta = generate_sample(spec, spec["events_per_chunk"], seed, tmp,
+                                   detector=self.cfg.generation["detector"])
+        write_json(out["meta"].path, meta | {"sample": self.sample, "chunk": self.chunk})

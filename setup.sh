@@ -7,11 +7,7 @@ _svj_setup() {
     export SVJ_BASE="${here}"
     export LAW_HOME="${here}/.law"
     export LAW_CONFIG_FILE="${here}/law.cfg"
-    export DATA_PATH="${DATA_PATH:-${here}/data}"
-    export PYTHONPATH="${here}${PYTHONPATH:+:${PYTHONPATH}}"
-    # one thread per process: law runs branches in parallel workers instead
-    export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-    export MPLBACKEND=Agg
+    source "${here}/env.sh"
 
     local py="${SVJ_PYTHON:-python3.11}"
     local stamp="${here}/.venv/.requirements.sha256"

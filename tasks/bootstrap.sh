@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sourced by law's job script on the batch node: the environment of setup.sh, without installing anything.
+# Sourced by law's job script on the batch node: the environment of setup.sh (env.sh), without installing anything.
 # The {{...}} fields are filled in at submission (tasks/remote.py) with the submitting shell's project,
 # DATA_PATH and law.cfg, so a job writes where a local run would. The project folder (with its .venv) must
 # be visible on the node at the same path: AFS on lxplus, a shared disk or bind mount elsewhere.
@@ -10,12 +10,10 @@ _svj_bootstrap() {
     export DATA_PATH="{{svj_data_path}}"
     export LAW_CONFIG_FILE="{{svj_law_config}}"
     [ -n "${LAW_CONFIG_FILE}" ] || export LAW_CONFIG_FILE="${base}/law.cfg"
-    export PYTHONPATH="${base}${PYTHONPATH:+:${PYTHONPATH}}"
-    export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-    export MPLBACKEND=Agg
     # law's home in the job's own folder (the project may be read-only from the node), with the
     # submitter's task index when there is one (setup.sh builds it)
     export LAW_HOME="${LAW_JOB_HOME:-${TMPDIR:-/tmp}}/.law"
+    source "${base}/env.sh" || return 1
     export MPLCONFIGDIR="${LAW_HOME}/mpl"
     source "${base}/.venv/bin/activate" || return 1
     mkdir -p "${LAW_HOME}"

@@ -7,7 +7,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # bottom first; a module may import its own layer and those below (the longest matching prefix decides)
 LAYERS = [
-    ["analysis.atomic", "analysis.locks"],  # file writing and locking, used by every layer that writes
+    ["analysis.accelerated", "analysis.atomic", "analysis.locks"],  # run-time switch, file writing and locking
     ["analysis.kinematics", "analysis.models.options"],
     ["analysis.io"],
     ["analysis.generation", "analysis.selection"],

@@ -13,7 +13,8 @@ minimum d_iJ comes from a tournament tree instead of a scan, and each pseudojet 
 nearest neighbour, so a merge visits only the new jet's neighbourhood and the few that had a merged jet
 as their NN (FastJet rescans three neighbourhoods). One compiled pass covers a batch of events, without
 per-event ClusterSequence objects or awkward round trips; soft drop reclusters every jet with C/A in the same
-compiled code (timings against FastJet and fastjet-contrib: benchmarks/bench_generation.py).
+compiled code (timings against FastJet and fastjet-contrib: benchmarks/bench_generation.py). With SVJ_PLAIN=1
+FastJet's own clustering and fastjet-contrib's SoftDrop run instead (clustering_plain.py), to read or debug.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import awkward as ak
 import numba
 import numpy as np
 
+from analysis.accelerated import plain
 from analysis.kinematics.vectors import polar
 
 _TWOPI = 2.0 * math.pi
@@ -412,6 +414,15 @@ def _softdrop(offsets: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.ndarra
     return msd
 
 
+def _implementation() -> tuple:
+    """(anti-kT over events, soft drop over jets): compiled, or FastJet's with SVJ_PLAIN=1 (clustering_plain.py)."""
+    if plain():
+        from analysis.kinematics import clustering_plain
+
+        return clustering_plain.antikt_events, clustering_plain.softdrop
+    return _antikt_events, _softdrop
+
+
 def _flat(x: ak.Array) -> np.ndarray:
     return ak.to_numpy(ak.flatten(x, axis=None))
 
@@ -440,7 +451,7 @@ def cluster_jets(particles: ak.Array, r: float = 0.4, min_pt: float = 20.0,
                  max_abs_eta: float = 4.7) -> ak.Array:
     """Anti-kt jets of radius ``r`` (AK4 by default), pT-sorted, pT > min_pt and |eta| < max_abs_eta."""
     offsets, p = _flat_momenta(particles)
-    counts, p4, _, _ = _antikt_events(offsets, *p, r, min_pt, False)
+    counts, p4, _, _ = _implementation()[0](offsets, *p, r, min_pt, False)
     fields, order, n = _sorted_selection(counts, p4, min_pt, max_abs_eta)
     return ak.unflatten(ak.zip({k: v[order] for k, v in fields.items()}), n)
 
@@ -451,7 +462,8 @@ def softdrop_mass(constituents: ak.Array, beta: float = 0.0, z_cut: float = 0.1,
     groomed jet's mass; a single constituent's own mass)."""
     per_jet = ak.flatten(constituents, axis=1)
     offsets, p = _flat_momenta(per_jet)
-    return ak.unflatten(_softdrop(offsets, *p, float(beta), float(z_cut), float(r0)), ak.num(constituents, axis=1))
+    return ak.unflatten(_implementation()[1](offsets, *p, float(beta), float(z_cut), float(r0)),
+                        ak.num(constituents, axis=1))
 
 
 def cluster_fatjets(particles: ak.Array, r: float = 0.8, min_pt: float = 170.0, max_abs_eta: float = 2.5,
@@ -462,8 +474,9 @@ def cluster_fatjets(particles: ak.Array, r: float = 0.8, min_pt: float = 170.0, 
     (R0 = r) and ``nConstituents``; constituents ``[event][jet][particle]`` with every field of
     ``particles``, in the same jet order and FastJet's constituent order.
     """
+    antikt, softdrop = _implementation()
     offsets, p = _flat_momenta(particles)
-    counts, p4, n_const, index = _antikt_events(offsets, *p, r, min_pt, True)
+    counts, p4, n_const, index = antikt(offsets, *p, r, min_pt, True)
     fields, order, n = _sorted_selection(counts, p4, min_pt, max_abs_eta)
     # flat particle index of each constituent, regrouped in the selected jets' order
     jet_event = np.repeat(np.arange(len(counts)), counts)
@@ -473,7 +486,7 @@ def cluster_fatjets(particles: ak.Array, r: float = 0.8, min_pt: float = 170.0, 
     source = np.repeat(const_start[order], kept_n) + within
     flat_index = index[source] + offsets[np.repeat(jet_event[order], kept_n)]
     constituents = ak.unflatten(ak.unflatten(ak.flatten(particles)[flat_index], kept_n), n)
-    msd = _softdrop(np.concatenate([[0], np.cumsum(kept_n)]), *(v[flat_index] for v in p),
-                    float(sd_beta), float(sd_z_cut), float(r))
+    msd = softdrop(np.concatenate([[0], np.cumsum(kept_n)]), *(v[flat_index] for v in p),
+                   float(sd_beta), float(sd_z_cut), float(r))
     jets = ak.zip({**{k: v[order] for k, v in fields.items()}, "msoftdrop": msd, "nConstituents": kept_n})
     return ak.unflatten(jets, n), constituents

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from analysis.accelerated import plain
 from analysis.models import mlp_kernels
 from analysis.models.sampler import ChainView
 
@@ -147,7 +148,7 @@ class AutoEncoder(EnergyModel):
 
     def energy(self, x: torch.Tensor) -> torch.Tensor:
         """Per-sample mean squared reconstruction error, shape (n,). Without a graph on the CPU (float32)
-        by the compiled kernel (the per-batch energies of the loop: ~3x faster than these ops)."""
+        by the compiled kernel (the per-batch energies of the loop), else (or with SVJ_PLAIN=1) by these ops."""
         if not torch.is_grad_enabled() and self._compiled(x):
             return torch.from_numpy(mlp_kernels.energy(x.detach().contiguous().numpy(), *self._kernel_args()))
         reco = self.decoder(self.encoder(x))
@@ -155,9 +156,9 @@ class AutoEncoder(EnergyModel):
 
     def _compiled(self, x: torch.Tensor) -> bool:
         """Whether the compiled CPU kernels apply: float32 inputs and parameters on the CPU, not under
-        TorchScript / ONNX tracing."""
+        TorchScript / ONNX tracing, and SVJ_PLAIN unset (analysis/accelerated.py)."""
         w = self._layer_params()[0]
-        return (x.device.type == "cpu" and x.dtype == torch.float32 and w.dtype == torch.float32
+        return (not plain() and x.device.type == "cpu" and x.dtype == torch.float32 and w.dtype == torch.float32
                 and w.device.type == "cpu" and not torch.jit.is_tracing())
 
     def chain_view(self, x: torch.Tensor) -> ChainView:
@@ -170,8 +171,8 @@ class AutoEncoder(EnergyModel):
 
         grad_x E = (2/d) (r - J^T r) with r = x - reco(x) and J the decoder(encoder) Jacobian, J^T r by a
         hand-written backward pass through the MLP. On the CPU (float32) one compiled kernel per call
-        (analysis/models/mlp_kernels.py: ~6x faster than these ops, ~20x than autograd's double backward
-        for the step that keeps its graph); elsewhere torch ops. `create_graph`: the result carries the
+        (analysis/models/mlp_kernels.py, also for the step that keeps its graph); elsewhere, or with
+        SVJ_PLAIN=1, these torch ops (timings: benchmarks/bench_wnae.py). `create_graph`: the result carries the
         graph to x and the parameters (for the differentiable chain steps), else it is detached. Equal
         to autograd's, value and gradient (tested).
         """

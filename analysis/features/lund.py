@@ -13,15 +13,18 @@ The tree is a graph with one node per merge (n - 1 for n constituents), root (th
 and a directed edge parent -> child whenever a merged branch is itself a merge; edge indices are local to
 the jet. The primary declusterings follow the harder branch from the root (the primary Lund plane).
 
-The clustering is a compiled loop (numba) over all jets with a nearest-neighbour cache: O(n^2) per jet.
-fastjet's Python interface gives the primary (Delta, kT) but not the tree's parent links, so the tests
-check the primary declusterings against fastjet's ``exclusive_jets_lund_declusterings``.
+The C/A trees come from the project's one clustering (analysis/kinematics/clustering.py ``ca_trees``, the
+same as soft drop's); the node features are computed here, in one compiled loop over all jets. fastjet's Python
+interface gives the primary (Delta, kT) but not the tree's parent links, so the tests check the primary
+declusterings against fastjet's ``exclusive_jets_lund_declusterings``.
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+
+from analysis.kinematics.clustering import ca_trees
 
 N_LUND_FEATURES = 5
 LUND_FEATURES = ("ln_inv_delta", "ln_kt", "z", "ln_m", "psi")
@@ -35,21 +38,10 @@ def _distance2(y: np.ndarray, phi: np.ndarray, i: int, j: int) -> float:
     return (y[i] - y[j]) ** 2 + dphi**2
 
 
-@numba.njit(cache=True, inline="always")
-def _nearest(y: np.ndarray, phi: np.ndarray, active: np.ndarray, i: int, n_slots: int) -> tuple[int, float]:
-    best, best_d = -1, np.inf
-    for j in range(n_slots):
-        if active[j] and j != i:
-            d = _distance2(y, phi, i, j)
-            if d < best_d:
-                best, best_d = j, d
-    return best, best_d
-
-
 @numba.njit(cache=True, nogil=True)
-def _cluster(px: np.ndarray, py: np.ndarray, pz: np.ndarray, energy: np.ndarray,
-             offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """C/A trees of all jets (constituents flattened, jet k = offsets[k]:offsets[k + 1]).
+def _declusterings(offsets: np.ndarray, parents: np.ndarray, momenta: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lund nodes of C/A trees (``ca_trees``: jet k has offsets[k + 1] - offsets[k] constituents).
 
     Returns node features (sum(n - 1), 5), edges (sum(n - 2), 2) local (parent, child), and a flag per
     node: on the primary (harder) branch.
@@ -64,40 +56,29 @@ def _cluster(px: np.ndarray, py: np.ndarray, pz: np.ndarray, energy: np.ndarray,
     primary = np.zeros(n_nodes, dtype=np.bool_)
     n_edges = 0
     node_start = 0
+    merge_start, pseudo_start = 0, 0
     for k in range(n_jets):
-        first, n = offsets[k], offsets[k + 1] - offsets[k]
-        if n < 2:
+        n = offsets[k + 1] - offsets[k]
+        if n == 0:
             continue
         slots = 2 * n - 1
-        qx, qy, qz, qe = np.zeros(slots), np.zeros(slots), np.zeros(slots), np.zeros(slots)
+        q = momenta[pseudo_start:pseudo_start + slots]
+        pseudo_start += slots
+        if n < 2:
+            continue
         pt, y, phi = np.zeros(slots), np.zeros(slots), np.zeros(slots)
-        active = np.zeros(slots, dtype=np.bool_)
-        nn = np.full(slots, -1)
-        nn_d = np.full(slots, np.inf)
+        for i in range(slots):
+            pt[i] = np.hypot(q[i, 0], q[i, 1])
+            y[i] = 0.5 * np.log((q[i, 3] + q[i, 2]) / (q[i, 3] - q[i, 2]))
+            phi[i] = np.arctan2(q[i, 1], q[i, 0])
         harder = np.zeros(n - 1, dtype=np.int64)
         softer = np.zeros(n - 1, dtype=np.int64)
-        for i in range(n):
-            qx[i], qy[i], qz[i], qe[i] = px[first + i], py[first + i], pz[first + i], energy[first + i]
-            active[i] = True
-            pt[i] = np.hypot(qx[i], qy[i])
-            y[i] = 0.5 * np.log((qe[i] + qz[i]) / (qe[i] - qz[i]))
-            phi[i] = np.arctan2(qy[i], qx[i])
-        for i in range(n):
-            nn[i], nn_d[i] = _nearest(y, phi, active, i, n)
         for step in range(n - 1):
-            i, best_d = -1, np.inf
-            for s in range(n + step):
-                if active[s] and nn_d[s] < best_d:
-                    i, best_d = s, nn_d[s]
-            j = nn[i]
+            i, j = parents[merge_start + step, 0], parents[merge_start + step, 1]
             a, b = (i, j) if pt[i] >= pt[j] else (j, i)
             new = n + step
-            qx[new], qy[new], qz[new], qe[new] = qx[a] + qx[b], qy[a] + qy[b], qz[a] + qz[b], qe[a] + qe[b]
-            pt[new] = np.hypot(qx[new], qy[new])
-            y[new] = 0.5 * np.log((qe[new] + qz[new]) / (qe[new] - qz[new]))
-            phi[new] = np.arctan2(qy[new], qx[new])
-            delta = np.sqrt(best_d)
-            mass2 = qe[new] ** 2 - qx[new] ** 2 - qy[new] ** 2 - qz[new] ** 2
+            delta = np.sqrt(_distance2(y, phi, a, b))
+            mass2 = q[new, 3] ** 2 - q[new, 0] ** 2 - q[new, 1] ** 2 - q[new, 2] ** 2
             dphi = phi[b] - phi[a]
             dphi -= 2.0 * np.pi * np.rint(dphi / (2.0 * np.pi))
             node = node_start + (n - 2 - step)  # root first
@@ -107,17 +88,7 @@ def _cluster(px: np.ndarray, py: np.ndarray, pz: np.ndarray, energy: np.ndarray,
             nodes[node, 3] = 0.5 * np.log(max(mass2, 1e-300))
             nodes[node, 4] = np.arctan2(y[b] - y[a], dphi)
             harder[step], softer[step] = a, b
-            active[i] = active[j] = False
-            active[new] = True
-            nn[new], nn_d[new] = _nearest(y, phi, active, new, new + 1)
-            for s in range(new):
-                if active[s]:
-                    if nn[s] == i or nn[s] == j:
-                        nn[s], nn_d[s] = _nearest(y, phi, active, s, new + 1)
-                    else:
-                        d = _distance2(y, phi, s, new)
-                        if d < nn_d[s]:
-                            nn[s], nn_d[s] = new, d
+        merge_start += n - 1
         for step in range(n - 1):
             for child in (harder[step], softer[step]):
                 if child >= n:
@@ -149,7 +120,7 @@ def lund_trees(px: np.ndarray, py: np.ndarray, pz: np.ndarray, energy: np.ndarra
     if any(len(a) != offsets[-1] for a in arrays):
         raise ValueError(f"px/py/pz/energy: expected {offsets[-1]} constituents (sum of counts), "
                          f"got {[len(a) for a in arrays]}")
-    nodes, edges, primary = _cluster(*arrays, offsets)
+    nodes, edges, primary = _declusterings(offsets, *ca_trees(offsets, *arrays))
     n_nodes = np.maximum(counts - 1, 0)
     node_offsets = np.concatenate([[0], np.cumsum(n_nodes)])
     edge_offsets = np.concatenate([[0], np.cumsum(np.maximum(counts - 2, 0))])

@@ -383,6 +383,48 @@ def _antikt_events(offsets: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.n
     return counts, jets[:n_out], n_const[:n_out], const[:n_c]
 
 
+@numba.njit(cache=True, inline="always")
+def _ca_tree(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray, lo: int, n: int) -> tuple:
+    """The C/A clustering with no radius of the n particles px[lo:lo + n], ...: the clustering store (see
+    ``_event_store``) with the n - 1 merges in order after the particles, the root last (slot 2n - 2)."""
+    store = _event_store(px, py, pz, e, lo, n)
+    sx, sy, sz, se, srap, sphi, skt2, p1, p2, final = store
+    used, left = _cluster(sx, sy, sz, se, srap, sphi, skt2, n, np.arange(n), _CA_FIRST_PASS_R, False, True,
+                          p1, p2, final)
+    _cluster(sx, sy, sz, se, srap, sphi, skt2, used, left, _CA_NO_RADIUS, False, False, p1, p2, final)
+    return store
+
+
+@numba.njit(cache=True, nogil=True)
+def ca_trees(offsets: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """The C/A trees (no radius, as fastjet's C/A with R = 1000) of jets given by their constituents
+    (jet k = offsets[k]:offsets[k + 1]). Returns, concatenated over jets, the two pseudojets each merge joined
+    ((sum(n - 1), 2), in merge order, local indices: < n a constituent, n + s the result of merge s) and the
+    four-momenta (px, py, pz, E) of every pseudojet ((sum(2n - 1), 4): the constituents, then the merges)."""
+    n_jets = len(offsets) - 1
+    n_merges, n_pseudo = 0, 0
+    for k in range(n_jets):
+        n = offsets[k + 1] - offsets[k]
+        n_merges += max(n - 1, 0)
+        n_pseudo += max(2 * n - 1, 0)
+    parents = np.empty((n_merges, 2), dtype=np.int64)
+    momenta = np.empty((n_pseudo, 4))
+    m0, q0 = 0, 0
+    for k in range(n_jets):
+        lo, n = offsets[k], offsets[k + 1] - offsets[k]
+        if n == 0:
+            continue
+        sx, sy, sz, se, _, _, _, p1, p2, _ = _ca_tree(px, py, pz, e, lo, n)
+        for q in range(2 * n - 1):
+            momenta[q0 + q, 0], momenta[q0 + q, 1], momenta[q0 + q, 2], momenta[q0 + q, 3] = sx[q], sy[q], sz[q], se[q]
+        for s in range(n - 1):
+            parents[m0 + s, 0], parents[m0 + s, 1] = p1[n + s], p2[n + s]
+        m0 += n - 1
+        q0 += 2 * n - 1
+    return parents, momenta
+
+
 @numba.njit(cache=True, nogil=True)
 def _softdrop(offsets: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray,
               beta: float, z_cut: float, r0: float) -> np.ndarray:
@@ -394,12 +436,8 @@ def _softdrop(offsets: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.ndarra
         lo, n = offsets[k], offsets[k + 1] - offsets[k]
         if n == 0:
             continue
-        sx, sy, sz, se, srap, sphi, skt2, p1, p2, final = _event_store(px, py, pz, e, lo, n)
-        used, left = _cluster(sx, sy, sz, se, srap, sphi, skt2, n, np.arange(n), _CA_FIRST_PASS_R, False, True,
-                              p1, p2, final)
-        used, _ = _cluster(sx, sy, sz, se, srap, sphi, skt2, used, left, _CA_NO_RADIUS, False, False,
-                           p1, p2, final)
-        node = used - 1  # the root: C/A without a radius ends in one jet, the last one made
+        sx, sy, sz, se, srap, sphi, skt2, p1, p2, final = _ca_tree(px, py, pz, e, lo, n)
+        node = 2 * n - 2  # the root: C/A without a radius ends in one jet, the last one made
         while True:
             if p1[node] >= 0:
                 a, b = p1[node], p2[node]

@@ -85,10 +85,10 @@ class FeatureDataset(Task):
                 "process": spec["process"],
             })
         out = self.output()
-        with atomic_paths(out["dataset"].path) as (tmp,):
+        with atomic_paths(out["dataset"].path, out["summary"].path) as (tmp, summary_tmp):
             summary = build_dataset(samples, cfg.features["names"], cfg.dataset["split"], cfg.dataset["seed"],
                                     cfg.dataset["scaler"], tmp)
-        for name, acc in per_sample.items():
-            summary[name]["files_skipped"] = acc["skipped"]
-        write_json(out["summary"].path, summary)
+            for name, acc in per_sample.items():
+                summary[name]["files_skipped"] = acc["skipped"]
+            write_json(summary_tmp, summary)
         self.write_config_snapshot()

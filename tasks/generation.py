@@ -60,7 +60,7 @@ class GenerateEvents(SampleWorkflow):
         spec = self.cfg.samples[self.sample]
         out = self.output()
         seed = branch_seed(self.cfg.generation["seed"], self.sample, self.chunk)
-        with atomic_paths(out["events"].path) as (tmp,):
-            meta = generate_sample(spec, spec["events_per_chunk"], seed, tmp,
+        with atomic_paths(out["events"].path, out["meta"].path) as (events, meta):
+            info = generate_sample(spec, spec["events_per_chunk"], seed, events,
                                    detector=self.cfg.generation["detector"])
-        write_json(out["meta"].path, meta | {"sample": self.sample, "chunk": self.chunk})
+            write_json(meta, info | {"sample": self.sample, "chunk": self.chunk})

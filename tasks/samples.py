@@ -69,13 +69,13 @@ class SkimEvents(SampleWorkflow):
                 raise
             # skipped: counted in the cut flow, left out of the dataset and of its normalisation
             self.logger.warning(f"skipping unreadable input: {e}")
-            with atomic_paths(out["events"].path) as (tmp,):
+            with atomic_paths(out["events"].path, out["cutflow"].path) as (tmp, cutflow):
                 write_tree(tmp, {"event": np.zeros(0, np.uint64)})
-            write_json(out["cutflow"].path, info | {"cutflow": [], "skipped": str(e)})
+                write_json(cutflow, info | {"cutflow": [], "skipped": str(e)})
             return
         if self.input_file:
             info |= {"sum_genweight": float(np.sum(events.genWeight)), "n_generated": len(events)}
         mask, flow = apply_selection(events, self.cfg.selection, events.genWeight)
-        with atomic_paths(out["events"].path) as (tmp,):
+        with atomic_paths(out["events"].path, out["cutflow"].path) as (tmp, cutflow):
             write_events(tmp, events[mask])
-        write_json(out["cutflow"].path, info | ({"read": notes} if notes else {}) | {"cutflow": flow})
+            write_json(cutflow, info | ({"read": notes} if notes else {}) | {"cutflow": flow})

@@ -4,10 +4,13 @@
 #   SVJ_BATCH_ROOT  where the chroot lives (default /var/tmp/svj-batch/trixie: kept, so a second start is fast)
 #   SVJ_BATCH_BIND  extra host folders to bind at the same path inside (space separated; e.g. a DATA_PATH
 #                   outside the project). The project, its venv's interpreter and /tmp are always bound.
-# Jobs run as the unprivileged user "tester" (uid 2000): the output folders must be writable by it.
-# Delete the cached chroot only after the stop scripts: while mounted it shows the project and /tmp.
+# Jobs run as the unprivileged user "tester" (uid 2000); batch/bin/in-pool gives it access to DATA_PATH by ACL.
+# Everything about a pool lives under its root: processes are the pool's when their root is $R, and the stop
+# scripts fail, naming them, when mounts stay behind. Delete the cached chroot only after a stop that
+# succeeded: while mounted it shows the project and /tmp.
 set -euo pipefail
-R=${SVJ_BATCH_ROOT:-/var/tmp/svj-batch/trixie}
+R=$(realpath -m "${SVJ_BATCH_ROOT:-/var/tmp/svj-batch/trixie}")  # /proc/mounts and /proc/PID/root hold real paths
+JOB_UID=2000
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PROJ="$(dirname "$HERE")"
 say() { echo "[$(date +%T)] $*"; }
@@ -50,11 +53,13 @@ chroot_up() {  # debootstrap once, install the packages once, then mounts (every
     cp /usr/local/share/ca-certificates/*.crt "$R/usr/local/share/ca-certificates/" 2>/dev/null || true  # a proxy's CA
     printf '#!/bin/sh\nexit 101\n' > "$R/usr/sbin/policy-rc.d"; chmod +x "$R/usr/sbin/policy-rc.d"
     say "apt in the chroot: minicondor, slurm, munge"
-    in_chroot bash -c 'apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends minicondor slurmctld slurmd slurm-client munge ca-certificates procps >/dev/null && update-ca-certificates >/dev/null && apt-get clean'
+    in_chroot bash -c 'apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends minicondor slurmctld slurmd slurm-client munge ca-certificates procps acl >/dev/null && update-ca-certificates >/dev/null && apt-get clean'
     # postinst cannot run systemd-tmpfiles in a chroot: condor's runtime folders; the unprivileged submitter
     in_chroot bash -c 'install -d -o condor -g condor -m 775 /run/condor /run/lock/condor && install -d -o condor -g condor /var/lib/condor/execute /var/spool/condor && chown condor:condor /var/lib/condor /var/log/condor && (id tester >/dev/null 2>&1 || useradd -m -u 2000 -s /bin/bash tester)'
     touch "$R/.svj-ready"
   fi
+  # setfacl for batch/bin/in-pool (a chroot cached before it was in the package list)
+  [ -x "$R/usr/bin/setfacl" ] || { say "apt in the chroot: acl"; in_chroot bash -c 'apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends acl >/dev/null && apt-get clean'; }
   # the project, the interpreter its venv links to, /tmp (test data) and SVJ_BATCH_BIND at the same paths
   local d
   case "$(venv_home)" in
@@ -63,12 +68,30 @@ chroot_up() {  # debootstrap once, install the packages once, then mounts (every
   for d in "$PROJ" "$(venv_home)" /tmp ${SVJ_BATCH_BIND:-}; do bind_same "$d"; done
   # parents of bound folders (e.g. /root) must be passable for the job user
   d="$(venv_home)"; while [ "$d" != / ]; do chmod o+x "$R$d" 2>/dev/null || true; d="$(dirname "$d")"; done
-  echo "$R" > /run/svj-batch-root
 }
 
-chroot_down() {  # unmount everything below the chroot, deepest first
-  local m
-  for m in $(awk -v r="$R" '$2 == r || index($2, r "/") == 1 {print $2}' /proc/mounts | sort -r); do
+mounts_below() {  # mount points at or below the chroot, deepest first
+  awk -v r="$R" '$2 == r || index($2, r "/") == 1 {print $2}' /proc/mounts | sort -r
+}
+
+pool_pids() {  # pids of the processes named like $1 (pgrep -x) that run in this chroot, not elsewhere on the host
+  local p
+  for p in $(pgrep -x "$1"); do [ "$(readlink "/proc/$p/root" 2>/dev/null)" = "$R" ] && echo "$p"; done
+  return 0
+}
+
+is_pool_proc() {  # pid $1 is a process named $2 in this chroot (a pid file may name a recycled pid)
+  [ -n "$1" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ] && [ "$(readlink "/proc/$1/root" 2>/dev/null)" = "$R" ]
+}
+
+chroot_down() {  # unmount everything below the chroot, deepest first; fail naming what stays mounted
+  local m left
+  for m in $(mounts_below); do
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
   done
+  left=$(mounts_below)
+  [ -z "$left" ] && return 0
+  echo "still mounted below $R (do not delete it until these are unmounted):" >&2
+  echo "$left" >&2
+  return 1
 }

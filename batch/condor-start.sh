@@ -17,7 +17,7 @@ CGROUP_MEMORY_LIMIT_POLICY = none
 # jobs see the host folders bound into the chroot (e.g. a DATA_PATH under /tmp), not a private /tmp
 MOUNT_UNDER_SCRATCH =
 CONF
-if ! pgrep -x condor_master >/dev/null; then say "condor: start"; in_chroot condor_master; fi
+if [ -z "$(pool_pids condor_master)" ]; then say "condor: start"; in_chroot condor_master; fi
 for _ in $(seq 90); do in_chroot condor_status -af State 2>/dev/null | grep -q Unclaimed && break; sleep 1; done
 in_chroot condor_status -af Name State | grep -q Unclaimed || { echo "condor: no Unclaimed slot after 90 s" >&2; exit 1; }
 say "condor: ready ($(in_chroot condor_status -af Name | wc -l) slots)"

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Stop the pool of condor-start.sh; unmount the chroot unless Slurm still runs in it. The chroot stays cached.
+# Fails, naming them, when mounts stay behind.
 source "$(dirname "${BASH_SOURCE[0]}")/chroot.sh"
 set +e
-if pgrep -x condor_master >/dev/null; then
+if [ -n "$(pool_pids condor_master)" ]; then
   in_chroot condor_off -fast -master >/dev/null 2>&1
-  for _ in $(seq 30); do pgrep -x 'condor_.*' >/dev/null || break; sleep 1; done
+  for _ in $(seq 30); do [ -z "$(pool_pids 'condor_.*')" ] && break; sleep 1; done
 fi
-pgrep -x 'slurm(ctld|d)' >/dev/null || chroot_down
+[ -z "$(pool_pids 'condor_.*')" ] || { echo "condor: still running in $R: $(pool_pids 'condor_.*' | xargs)" >&2; exit 1; }
+if [ -z "$(pool_pids 'slurm(ctld|d)')" ]; then chroot_down || exit 1; fi
 say "condor: stopped"
-exit 0

@@ -36,10 +36,10 @@ in_chroot bash -c 'install -d -o munge -g munge -m 755 /run/munge && install -d 
   [ -s /etc/munge/munge.key ] || { mungekey --create --keyfile=/etc/munge/munge.key 2>/dev/null || dd if=/dev/urandom of=/etc/munge/munge.key bs=1 count=1024 2>/dev/null; }
   chown munge:munge /etc/munge/munge.key; chmod 400 /etc/munge/munge.key
   install -d /var/spool/slurmctld /var/spool/slurmd /var/log/slurm'
-running() { [ -s "$R$1" ] && kill -0 "$(cat "$R$1")" 2>/dev/null; }
-running /run/munge/munged.pid || { say "slurm: start munged"; in_chroot runuser -u munge -- /usr/sbin/munged; }
-running /run/slurmctld.pid || { say "slurm: start slurmctld"; in_chroot /usr/sbin/slurmctld; }
-running /run/slurmd.pid || { say "slurm: start slurmd"; in_chroot /usr/sbin/slurmd; }
+running() { is_pool_proc "$(cat "$R$1" 2>/dev/null)" "$2"; }
+running /run/munge/munged.pid munged || { say "slurm: start munged"; in_chroot runuser -u munge -- /usr/sbin/munged; }
+running /run/slurmctld.pid slurmctld || { say "slurm: start slurmctld"; in_chroot /usr/sbin/slurmctld; }
+running /run/slurmd.pid slurmd || { say "slurm: start slurmd"; in_chroot /usr/sbin/slurmd; }
 for _ in $(seq 60); do in_chroot sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix)' && break; sleep 1; done
 in_chroot sinfo -h -o %t | grep -qE '^(idle|mix)' || { echo "slurm: node not idle after 60 s:" >&2; in_chroot sinfo >&2; tail -5 "$R/var/log/slurm/slurmd.log" >&2; exit 1; }
 say "slurm: ready ($(in_chroot sinfo -h -o '%D node, %c cpus'))"

@@ -67,7 +67,8 @@ def workflow(request):
     started = _start(kind)
     yield name
     if started:
-        subprocess.run(["bash", str(BATCH / f"{kind}-stop.sh")], capture_output=True, timeout=120)
+        out = subprocess.run(["bash", str(BATCH / f"{kind}-stop.sh")], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stdout + out.stderr  # e.g. mounts left below the chroot
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +76,7 @@ def setup():
     """The config, a law index and the local reference run (GenerateEvents .. TrainWNAE)."""
     # not under pytest's tmp folder: that one is private to root, and the jobs run as the pools' user
     base = Path(tempfile.mkdtemp(prefix="svj-batch-", dir="/tmp"))
-    base.chmod(0o777)
+    base.chmod(0o755)  # mkdtemp's 0700 would close DATA_PATH (below it) to the jobs' user
     cfg_dir = base / "config"
     cfg_dir.mkdir()
     for f in CONFIG_DIR.glob("*.yaml"):
@@ -95,9 +96,9 @@ def _law(ctx: dict, where: str, task: str, *args: str, on_running=None) -> subpr
     """``law run <task>`` with DATA_PATH=<base>/<where>; ``on_running(proc)`` runs beside it in a thread."""
     data = ctx["base"] / where
     cmd = ["law", "run", task, "--version", VERSION, "--config", ctx["config"], *args]
-    # umask 0: folders law makes here are writable by the jobs' user
+    data.mkdir(exist_ok=True)
     proc = subprocess.Popen(cmd, env=dict(ctx["env"], DATA_PATH=str(data)), cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=lambda: os.umask(0))
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     watcher = threading.Thread(target=on_running, args=(proc,)) if on_running else None
     if watcher:
         watcher.start()
@@ -178,7 +179,7 @@ def _assert_training_equal(ctx: dict, where: str):
             assert {k: v for k, v in a.items() if k not in drop} == {k: v for k, v in b.items() if k not in drop}
             assert len(a["loss"]) == CONFIG["models"]["wnae"]["epochs"]
         elif name.endswith(".pt"):
-            a, b = (torch.load(p, map_location="cpu", weights_only=False)["state_dict"] for p in (path, got[name]))
+            a, b = (torch.load(p, map_location="cpu", weights_only=True)["state_dict"] for p in (path, got[name]))
             assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
         elif name.endswith(".h5"):
             with h5py.File(path) as a, h5py.File(got[name]) as b:
@@ -244,3 +245,63 @@ def test_job_files_carry_resources(tmp_path, monkeypatch):
     assert '+JobFlavour = "longlunch"' in train and "+MaxRuntime" not in train
     assert f"initialdir = {tmp_path}/jobs/htcondor/TrainWNAE/{VERSION}/" in train
     assert all(f"#SBATCH --{line}" in slurm for line in ("mem=4000M", "gres=gpu:1", "cpus-per-task=1", "time=02:00:00"))
+
+
+# -- the pool scripts on a shared host (root; no pool needed) ------------------------------------------
+
+def _chroot_sh(root: Path, script: str) -> subprocess.CompletedProcess:
+    """``script`` after sourcing batch/chroot.sh with SVJ_BATCH_ROOT given with a trailing slash."""
+    return subprocess.run(["bash", "-c", f'source "{BATCH}/chroot.sh"; {script}'], capture_output=True, text=True,
+                          env=dict(os.environ, SVJ_BATCH_ROOT=f"{root}/"), timeout=60)
+
+
+def _mounts_below(root: Path) -> list[str]:
+    return [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+            if line.split()[1] == str(root) or line.split()[1].startswith(f"{root}/")]
+
+
+@pytest.fixture
+def fake_root(tmp_path):
+    """A stand-in chroot with two nested mounts (as the pool's binds); unmounted again whatever happens."""
+    if os.geteuid() != 0:
+        pytest.skip("mounts need root")
+    root = (tmp_path / "trixie").resolve()
+    (root / "tmp").mkdir(parents=True)
+    for where in (root / "tmp", root / "tmp"):
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], check=True)
+    (root / "tmp" / "proj").mkdir()
+    subprocess.run(["mount", "--bind", str(tmp_path), str(root / "tmp" / "proj")], check=True)
+    yield root
+    for m in sorted(_mounts_below(root), reverse=True):
+        subprocess.run(["umount", "-l", m])
+
+
+def test_stop_unmounts_by_real_path(fake_root):
+    assert len(_mounts_below(fake_root)) == 3
+    out = _chroot_sh(fake_root, "chroot_down")
+    assert out.returncode == 0, out.stderr
+    assert _mounts_below(fake_root) == []
+
+
+def test_stop_that_leaves_a_mount_names_it_and_fails(fake_root):
+    out = _chroot_sh(fake_root, "umount() { return 1; }; chroot_down")  # a mount that will not go
+    assert out.returncode == 1
+    assert "still mounted below" in out.stderr and f"{fake_root}/tmp/proj" in out.stderr
+
+
+def test_a_namesake_on_the_host_is_not_the_pools(tmp_path):
+    """A process called slurmd outside the chroot is neither found as the pool's nor killed for a stale pid file."""
+    if os.geteuid() != 0:
+        pytest.skip("the pool scripts need root")
+    fake = tmp_path / "slurmd"
+    shutil.copy("/bin/sleep", fake)
+    proc = subprocess.Popen([str(fake), "60"])
+    try:
+        time.sleep(0.2)
+        assert str(proc.pid) in subprocess.run(["pgrep", "-x", "slurmd"], capture_output=True, text=True).stdout
+        out = _chroot_sh(tmp_path / "trixie", f"pool_pids slurmd; is_pool_proc {proc.pid} slurmd && echo KILL; true")
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == ""
+    finally:
+        proc.kill()
+        proc.wait()

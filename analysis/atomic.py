@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+TMP_TAG = ".tmp-"  # <output>.tmp-<pid>-<random>: a temporary file or folder of atomic_paths
 # always a write failure, whichever call raised it
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
 
@@ -97,12 +99,16 @@ def atomic_paths(*paths: str) -> Iterator[list[str]]:
     incomplete and its rerun writes them all again). Any failure removes the temporary files; a write
     failure is raised as a WriteError naming the output and the cause.
     """
-    tag = f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tag = f"{TMP_TAG}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmps = [p + tag for p in paths]
     named = dict(zip(tmps, paths)) | {p: p for p in paths}
-    try:
-        for p in paths:
+    for p in paths:
+        try:
             os.makedirs(os.path.dirname(os.path.abspath(p)), exist_ok=True)
+        except OSError as e:
+            raise WriteError(e.errno, f"cannot write {p}: {e.strerror[0].lower()}{e.strerror[1:]} "
+                                      f"({e.filename})") from e
+    try:
         yield tmps
         for tmp, p in zip(tmps, paths):
             _commit(tmp, p, tag)
@@ -114,6 +120,15 @@ def atomic_paths(*paths: str) -> Iterator[list[str]]:
     finally:
         for tmp in tmps:
             _remove(tmp)
+
+
+def remove_stale(path: str) -> list[str]:
+    """Remove the temporary files and set-aside folders of ``path`` that killed runs left (call only while
+    holding the output's lock: then no live run is writing them); returns what was removed."""
+    stale = sorted(glob.glob(glob.escape(path) + TMP_TAG + "*") + glob.glob(glob.escape(path) + ".old" + TMP_TAG + "*"))
+    for p in stale:
+        _remove(p)
+    return stale
 
 
 def write_json(path: str, obj) -> None:

@@ -56,7 +56,10 @@ def output_lock(output: str, wait: bool = True,
         return
     os.makedirs(os.path.dirname(path), exist_ok=True)
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except PermissionError:  # a lock file another user's killed run left: locks without writing our record
+            fd = os.open(path, os.O_RDONLY)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -88,8 +91,9 @@ def output_lock(output: str, wait: bool = True,
             break
         os.close(fd)
     left = _holder(fd)  # a holder that finished removed the file: a record here is one of a dead holder
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}).encode(), 0)
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}).encode(), 0)
     _HELD.add(path)
     try:
         yield left

@@ -20,7 +20,7 @@ from pathlib import Path
 import law
 import luigi
 
-from analysis.atomic import atomic_paths, read_json, write_json  # noqa: F401  (the tasks' writers)
+from analysis.atomic import atomic_paths, read_json, remove_stale, write_json  # noqa: F401  (the tasks' writers)
 from analysis.config import CONFIG_DIR, Config, config_path, data_path, load_config
 from analysis.locks import describe, lock_path, output_lock
 
@@ -105,6 +105,8 @@ def _locked(run):
             if self.complete():
                 self.logger.info(f"{self.repr(color=False)}: written by another run meanwhile")
                 return None
+            for path in outputs:  # what killed runs left beside the outputs (we hold the lock: nobody writes them)
+                remove_stale(path)
             return run(self)
     return locked_run
 

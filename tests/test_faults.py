@@ -153,6 +153,7 @@ def test_sigkill_leaves_no_partial_output_and_rerun_completes(cfg, law_env, refe
 
     assert _build(task)
     assert task.complete()
+    assert not list(data.rglob("*.tmp-*"))  # the rerun removed what the killed run left
     assert _entries(outs["events"].path) == N_EVENTS
     assert json.loads(Path(outs["meta"].path).read_text())["n_events"] == N_EVENTS
     assert _same_arrays(_arrays(outs["events"].path), _arrays(reference["gen"]))

@@ -32,7 +32,8 @@ from analysis.io.nanoaod import as_numpy, jet_constituents
 from analysis.selection.cuts import object_masks
 from analysis.selection.variables import dijet_system
 
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "test")  # a row's split code is the position of its split here
+LABELS = ("background", "signal")  # a row's label code is the position of its label here
 
 
 def jet_table(events: ak.Array, selection: dict, feature_names: list[str], jets_per_event: int,
@@ -106,8 +107,34 @@ def read_table(path: str) -> tuple[dict | None, dict]:
     return table, info
 
 
+def code(names: tuple[str, ...], name: str) -> int:
+    """The code stored for a split or label name (its position in SPLITS or LABELS)."""
+    if name not in names:
+        raise ValueError(f"unknown name {name!r}: one of {', '.join(names)}")
+    return names.index(name)
+
+
+def rows(data: dict, split: str | None = None, label: str | None = None) -> np.ndarray:
+    """Mask of the dataset rows in the named split (train, val, test) and with the named label (background,
+    signal); None: any."""
+    mask = np.ones(len(data["label"]), dtype=bool)
+    if split is not None:
+        mask &= data["split"] == code(SPLITS, split)
+    if label is not None:
+        mask &= data["label"] == code(LABELS, label)
+    return mask
+
+
+class Dataset(dict):
+    """The loaded dataset: its stored arrays by name, and its rows by split and label name."""
+
+    def rows(self, split: str | None = None, label: str | None = None) -> np.ndarray:
+        """Mask of the rows in ``split`` with ``label`` (names; None: any)."""
+        return rows(self, split, label)
+
+
 def assign_split(event: np.ndarray, fractions: list[float], seed: int) -> np.ndarray:
-    """0/1/2 per row, the same for all jets of one event, reproducible from (seed, event number)."""
+    """The split code (position in SPLITS) per row, the same for all jets of one event, reproducible from (seed, event number)."""
     uniq, inv = np.unique(event, return_inverse=True)
     u = np.random.default_rng(seed).random(len(uniq))
     # the draw belongs to the event number, not to its position: sort order is fixed by np.unique
@@ -165,7 +192,7 @@ def build_dataset(samples: list[dict], feature_names: list[str], split: list[flo
         summary[s["name"]] = {"jets": n, "nonfinite_dropped": int((~finite).sum()),
                               **{f"jets_{name}": int((sp[finite] == i).sum()) for i, name in enumerate(SPLITS)}}
     data = {k: np.concatenate(v) for k, v in cols.items()}
-    train_bkg = (data["split"] == 0) & (data["label"] == 0)
+    train_bkg = rows(data, "train", "background")
     if not train_bkg.any():
         raise ValueError("no background jets in the training split: check the samples and the selection")
     offset, scale = fit_scaler(data["features"][train_bkg].astype(np.float64), scaler)
@@ -188,10 +215,10 @@ def build_dataset(samples: list[dict], feature_names: list[str], split: list[flo
     return summary
 
 
-def load_dataset(path: str) -> dict:
+def load_dataset(path: str) -> Dataset:
     """The h5 dataset as numpy arrays plus names and scaler."""
     with h5py.File(path, "r") as f:
-        out = {k: f[k][()] for k in f.keys() if isinstance(f[k], h5py.Dataset)}
+        out = Dataset({k: f[k][()] for k in f.keys() if isinstance(f[k], h5py.Dataset)})
         out["feature_names"] = [x.decode() for x in f["features"].attrs["names"]]
         out["sample_names"] = [x.decode() for x in f["sample_id"].attrs["samples"]]
         out["sample_processes"] = [x.decode() for x in f["sample_id"].attrs["processes"]]

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from analysis.challenge import TABLE_COLUMNS, TOTAL_COLUMNS, challenge_rows, total_improvement, write_csv
-from analysis.dataset import scaled
+from analysis.dataset import rows, scaled
 from analysis.diagnostics import architecture, negative_samples, reconstructions
 from analysis.features.lund import LUND_FEATURES
 from analysis.metrics import mass_sculpting, roc_curve, sb_vs_cut, summarize
@@ -31,7 +31,7 @@ from analysis.training import load_model
 
 def test_scores(data: dict, scores: dict[str, np.ndarray]) -> dict:
     """{model: {"background": (s, w), "signals": {name: (s, w)}, "samples": {name: (s, w)}}} on the test split."""
-    test = data["split"] == 2
+    test = rows(data, "test")
     names = data["sample_names"]
     out = {}
     for model, s in scores.items():
@@ -39,11 +39,11 @@ def test_scores(data: dict, scores: dict[str, np.ndarray]) -> dict:
         for sid, name in enumerate(names):
             m = test & (data["sample_id"] == sid)
             per[name] = (s[m], data["weight"][m])
-        bkg = test & (data["label"] == 0)
+        bkg = rows(data, "test", "background")
         out[model] = {
             "background": (s[bkg], data["weight"][bkg]),
             "signals": {n: per[n] for sid, n in enumerate(names)
-                        if (data["label"][data["sample_id"] == sid] == 1).any()},
+                        if (rows(data, label="signal") & (data["sample_id"] == sid)).any()},
             "samples": per,
         }
     return out
@@ -81,7 +81,7 @@ def build_report(data: dict, scores: dict[str, np.ndarray], histories: dict[str,
                                    stem("auc_comparison"))
     figures += _sb_figures(per_model, summary, plots_cfg, stem)
     figures += _auc_grids(data, summary, stem)
-    x_train = scaled(data, (data["label"] == 0) & (data["split"] == 0))
+    x_train = scaled(data, rows(data, "train", "background"))
     max_panels = int(plots_cfg["max_feature_panels"])
     # the per-feature diagnostics are those of models on the flat features (a graph model's rows are nodes)
     graphs = {m for m, path in (checkpoints or {}).items()
@@ -93,10 +93,10 @@ def build_report(data: dict, scores: dict[str, np.ndarray], histories: dict[str,
     figures += sculpt_figs
     extra = {"mass_sculpting": sculpting}
     if plots_cfg.get("challenge_channel"):  # Dark Machines tables, in the challenge's csv layouts
-        rows = challenge_rows(summary, str(plots_cfg["challenge_channel"]))
-        write_csv(stem("challenge.csv"), rows, TABLE_COLUMNS)
-        write_csv(stem("challenge_total_improvement.csv"), total_improvement(rows), TOTAL_COLUMNS)
-        extra["challenge"] = rows
+        table = challenge_rows(summary, str(plots_cfg["challenge_channel"]))
+        write_csv(stem("challenge.csv"), table, TABLE_COLUMNS)
+        write_csv(stem("challenge_total_improvement.csv"), total_improvement(table), TOTAL_COLUMNS)
+        extra["challenge"] = table
     write_summary(summary, meta, stem("summary.json"), stem("summary.md"), extra=extra)
     pngs = sorted(os.path.basename(f) for f in figures if f.endswith(".png"))
     write_index(pngs, meta, outdir)
@@ -144,9 +144,9 @@ def _auc_grids(data: dict, summary: dict, stem) -> list[str]:
     """AUC over (mediator mass, r_inv) per model and signal model (process), where a model has two points or more."""
     grids: dict[str, dict[str, tuple[float, float]]] = {}
     for sid, name in enumerate(data["sample_names"]):
-        rows = data["sample_id"] == sid
-        if rows.any() and data["label"][rows][0] == 1:
-            point = (float(data["signal_mmed"][rows][0]), float(data["signal_rinv"][rows][0]))
+        sample = data["sample_id"] == sid
+        if (sample & rows(data, label="signal")).any():
+            point = (float(data["signal_mmed"][sample][0]), float(data["signal_rinv"][sample][0]))
             grids.setdefault(data["sample_processes"][sid], {})[name] = point
     figures = []
     for process, params in grids.items():
@@ -161,7 +161,7 @@ def _auc_grids(data: dict, summary: dict, stem) -> list[str]:
 def _sculpting(data: dict, scores: dict, plots_cfg: dict, stem) -> tuple[dict, list[str]]:
     """Background jet (soft-drop) mass, dijet mass and MT after score cuts, with their JSD to the uncut shape."""
     names = data["feature_names"]
-    test_bkg = (data["split"] == 2) & (data["label"] == 0)
+    test_bkg = rows(data, "test", "background")
     variables = {"event_mt": (data["event_mt"][test_bkg], "Dijet+MET $m_T$ [GeV]"),
                  "event_mjj": (data["event_mjj"][test_bkg], "Dijet mass $m_{jj}$ [GeV]")}
     for feat, transform, label in (("msoftdrop", None, "Soft-drop mass [GeV]"),
@@ -188,10 +188,9 @@ def _sculpting(data: dict, scores: dict, plots_cfg: dict, stem) -> tuple[dict, l
 def _model_figures(data: dict, x_train: np.ndarray, checkpoints: dict[str, str], stem,
                    max_panels: int, n_negatives: int = 2000) -> list[str]:
     names = data["feature_names"]
-    bkg = data["label"] == 0
-    x_bkg = scaled(data, bkg & (data["split"] == 2))
-    first_signal = data["sample_id"][data["label"] == 1].min()
-    x_sig = scaled(data, (data["split"] == 2) & (data["sample_id"] == first_signal))
+    x_bkg = scaled(data, rows(data, "test", "background"))
+    first_signal = data["sample_id"][rows(data, label="signal")].min()
+    x_sig = scaled(data, rows(data, "test") & (data["sample_id"] == first_signal))
     sig_name = data["sample_names"][first_signal]
     figures = []
     for m, path in checkpoints.items():

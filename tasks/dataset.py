@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from analysis.config import short_hash
-from analysis.dataset import build_dataset, concat_tables, jet_table, read_table, write_table
+from analysis.dataset import LABELS, build_dataset, code, concat_tables, jet_table, read_table, write_table
 from analysis.event_features import EVENT_COLLECTIONS, event_table
 from analysis.io.nanoaod import read_events
 from tasks.base import Task, atomic_paths, read_json, write_json
@@ -78,7 +78,7 @@ class FeatureDataset(Task):
             if not acc["tables"]:
                 raise ValueError(f"sample {name}: every input file was skipped as unreadable: {acc['skipped']}")
             samples.append({
-                "name": name, "label": int(spec["label"] == "signal"), "table": concat_tables(acc["tables"]),
+                "name": name, "label": code(LABELS, spec["label"]), "table": concat_tables(acc["tables"]),
                 # chunks of one sample share the process: average Pythia's per-chunk estimates
                 "xsec_pb": spec.get("xsec_pb", sum(acc["xsec"]) / len(acc["xsec"])),
                 "sum_genweight": acc["sum_genweight"], "params": spec.get("params"),

@@ -80,9 +80,7 @@ class TrainModel(Task, law.LocalWorkflow, RemoteWorkflow):
     def run(self):
         path = self.input()["dataset"].path
         data = load_dataset(path)
-        bkg = data["label"] == 0
-        train, val = bkg & (data["split"] == 0), bkg & (data["split"] == 1)
-        test = data["split"] == 2
+        train, val, test = data.rows("train", "background"), data.rows("val", "background"), data.rows("test")
         device = self.cfg.training.get("device", "auto")
         workdir = self.local_path("work")
         mcfg = self.model_cfg()

@@ -33,6 +33,10 @@ def test_nonfinite_dropped_counted_and_weights(tmp_path):
     assert d["weight"][bkg].sum() == pytest.approx(100.0 * 997 / 2000.0)   # xsec * kept genWeight / generated
     assert set(d["signal_rinv"][~bkg]) == {np.float32(0.3)} and set(d["signal_mmed"][bkg]) == {-1}
     train_bkg = bkg & (d["split"] == 0)
+    assert (d.rows("train", "background") == train_bkg).all() and 600 < train_bkg.sum() < 800  # named rows
+    assert (d.rows(label="signal") == ~bkg).all() and d.rows("test").sum() + d.rows("val").sum() > 200
+    with pytest.raises(ValueError, match="'tset': one of train, val, test"):
+        d.rows("tset")
     x = scaled(d, train_bkg)
     assert np.allclose(x.mean(axis=0), 0, atol=1e-5) and np.allclose(x.std(axis=0), 1, atol=1e-4)
     with h5py.File(path) as f:

@@ -294,7 +294,10 @@ def load_config(name: str) -> Config:
              f"one of {', '.join(ON_BAD_FILE)} (skip: a malformed line of a Dark Machines csv is counted and left out)")
     _require(inputs["on_bad_file"] in ON_BAD_FILE, path, "inputs.on_bad_file",
              f"one of {', '.join(ON_BAD_FILE)} (skip: an unreadable input file is counted and left out)")
-    training = {"seed": 1, "device": "auto"} | (raw.get("training") or {})
+    training = {"seed": 1, "device": "auto", "weights": "xsec"} | (raw.get("training") or {})
+    _require(training["weights"] in TRAINING_WEIGHTS, path, "training.weights",
+             "'xsec' (training and validation rows drawn with probability proportional to their cross-section "
+             "weight: the physical background mixture) or 'none' (every jet alike)")
     plots = {"eps_b": [1e-4, 1e-3, 1e-2, 0.1, 0.5], "injections": [0.005, 0.01, 0.025], "lumi_fb": 138.0,
              "sculpting_eps_b": [0.5, 0.1, 0.01], "max_feature_panels": 12} | (raw.get("plots") or {})
 
@@ -303,6 +306,9 @@ def load_config(name: str) -> Config:
         features=features, dataset=dataset, models=models, training=training, plots=plots, inputs=inputs,
         description=raw.get("description", ""), raw=raw,
     )
+
+
+TRAINING_WEIGHTS = ("xsec", "none")
 
 
 def data_path() -> Path:

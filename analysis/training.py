@@ -4,9 +4,17 @@ Per step everything stays on the device: batches are gathered from the training 
 device, the replay buffer is a device tensor, and epoch sums are accumulated as tensors, so the only
 host syncs are one per epoch (plus the CPU assignment of ``wasserstein.method: exact``).
 
-Model selection never looks at signal: the AE keeps the epoch with the lowest validation loss, the
-NAE/WNAE the epoch with the lowest EXACT Wasserstein distance (W_2^2) between a fixed validation
-subset and as many negatives drawn by the sampler (own RNG stream, nothing pushed to the buffer).
+Event weights (``w_train``, e.g. cross-section weights that make a mixed background its physical mixture)
+enter by the draw, not by the loss: each epoch's batches are drawn with replacement with probability
+proportional to the weight, so every batch is a uniformly weighted sample of the weighted distribution and
+the exact W between equal, uniform batches stays valid. The validation rows are drawn the same way from
+``w_val``, and the ``monitor`` AUC is weighted by its weights (analysis/metrics.py, as the report).
+
+Model selection never looks at signal: the AE keeps the epoch with the lowest (weighted) validation loss,
+the NAE/WNAE the epoch with the lowest EXACT Wasserstein distance (W_2^2) between validation rows and as
+many negatives drawn by the sampler (own RNG stream, nothing pushed to the buffer), averaged over
+``val_draws`` fixed draws of ``val_samples`` rows ("all": the whole validation set in chunks); the
+standard error of that mean (spread of the draws / sqrt(draws)) is recorded as ``val_wasserstein_err``.
 The ``monitor`` AUC is recorded in the history only.
 
 Files in ``workdir``: checkpoint.pt (after every epoch: model, optimiser, scheduler, replay buffer,
@@ -23,15 +31,16 @@ import time
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 
 from analysis.atomic import write_bytes, write_json
+from analysis.metrics import auc as weighted_auc
 from analysis.models.adversary import Adversary
+from analysis.models.ae import weighted_mean
 from analysis.models.distances import exact
 from analysis.models.graphs import LundGraphs
 from analysis.models.registry import build_model, build_sampler, get_kind, resolve_config
 
-HISTORY_KEYS = ("loss", "val_loss", "e_pos", "e_neg", "val_wasserstein", "monitor_auc", "adv_loss", "acceptance",
+HISTORY_KEYS = ("loss", "val_loss", "e_pos", "e_neg", "val_wasserstein", "val_wasserstein_err", "monitor_auc", "adv_loss", "acceptance",
                 "lr", "time_s", "phase")
 
 
@@ -60,7 +69,19 @@ def _n_features(x: np.ndarray | LundGraphs) -> int:
     return x.n_features if isinstance(x, LundGraphs) else x.shape[1]
 
 
-def _check_inputs(x_train, x_val, w_train, monitor, mass_train):
+def _as_weights(w, n: int, name: str) -> np.ndarray | None:
+    if w is None:
+        return None
+    w = np.asarray(w, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"{name} must be finite, >= 0 and not all zero (batches are drawn with probability "
+                         "proportional to the weight)")
+    return w
+
+
+def _check_inputs(x_train, x_val, w_train, w_val, monitor, mass_train):
     x_train = _as_inputs(x_train, "x_train")
     n_train = len(x_train)
     if mass_train is not None:
@@ -70,19 +91,32 @@ def _check_inputs(x_train, x_val, w_train, monitor, mass_train):
                              f"got shape {mass_train.shape}")
         mass_train = ((mass_train - mass_train.mean()) / mass_train.std()).astype(np.float32)
     x_val = _as_inputs(x_val, "x_val", _n_features(x_train))
-    if w_train is not None:
-        w_train = np.asarray(w_train, dtype=np.float32)
-        if w_train.shape != (n_train,):
-            raise ValueError(f"w_train must have shape ({n_train},), got {w_train.shape}")
-        if not np.isfinite(w_train).all() or (w_train < 0).any() or w_train.sum() <= 0:
-            raise ValueError("w_train must be finite, >= 0 and not all zero")
+    w_train = _as_weights(w_train, n_train, "w_train")
+    w_val = _as_weights(w_val, len(x_val), "w_val")
     if monitor is not None:
         x_mon = _as_inputs(monitor[0], "monitor[0]", _n_features(x_train))
         y_mon = np.asarray(monitor[1])
         if y_mon.shape != (len(x_mon),) or not np.isin(y_mon, (0, 1)).all() or len(np.unique(y_mon)) != 2:
             raise ValueError("monitor[1] must be labels in {0, 1} with both classes, one per row of monitor[0]")
-        monitor = (x_mon, y_mon)
-    return x_train, x_val, w_train, monitor, mass_train
+        w_mon = _as_weights(monitor[2], len(x_mon), "monitor[2]") if len(monitor) > 2 else None
+        monitor = (x_mon, y_mon, w_mon)
+    return x_train, x_val, w_train, w_val, monitor, mass_train
+
+
+def weighted_draw(w: np.ndarray | None, n: int, size: int, generator: torch.Generator) -> torch.Tensor:
+    """`size` row indices of n rows: with weights `w`, drawn with replacement with probability w / sum(w)
+    (a uniformly weighted sample of the weighted distribution); without, permutations of the rows (every
+    row once before any twice)."""
+    if w is not None:
+        return torch.multinomial(torch.as_tensor(w, dtype=torch.float64), size, replacement=True,
+                                 generator=generator)
+    return torch.cat([torch.randperm(n, generator=generator) for _ in range(-(-size // n))])[:size]
+
+
+def validation_draws(n_val: int, val_samples: int, val_draws: int | str) -> tuple[int, int]:
+    """(rows per draw, number of draws) of the validation W: ``val_draws`` "all" covers the validation set."""
+    size = min(val_samples, n_val)
+    return size, max(1, n_val // size) if val_draws == "all" else int(val_draws)
 
 
 def _seeds(seed: int) -> list[int]:
@@ -174,11 +208,14 @@ class StaleCheckpoint(ValueError):
 
 def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str, seed: int,
                 device: str | None = None, w_train: np.ndarray | None = None, resume: bool = True,
-                monitor: tuple[np.ndarray, np.ndarray] | None = None, mass_train: np.ndarray | None = None) -> dict:
+                monitor: tuple | None = None, mass_train: np.ndarray | None = None,
+                w_val: np.ndarray | None = None) -> dict:
     """Train the model of `cfg` on standardised features; write checkpoint/best/model/history to `workdir`.
 
-    Returns the history: per-epoch lists (loss, val_loss, e_pos, e_neg, val_wasserstein,
-    monitor_auc, adv_loss, acceptance (of the sampler's MH / boundary rejection), lr, time_s (wall clock of
+    `w_train`, `w_val`: event weights of the training and validation rows (None: unweighted); `monitor`:
+    (inputs, labels) or (inputs, labels, weights) for the recorded AUC.
+    Returns the history: per-epoch lists (loss, val_loss, e_pos, e_neg, val_wasserstein (the mean over the
+    draws), val_wasserstein_err (its standard error; None with one draw), monitor_auc, adv_loss, acceptance (of the sampler's MH / boundary rejection), lr, time_s (wall clock of
     the epoch with its validation and monitor), phase;
     None where not applicable) and 'best_epoch', the 0-based index of the selected epoch in those lists.
     `mass_train` (jet mass per training row, any unit: it is standardised here) is needed when
@@ -188,7 +225,8 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
     """
     cfg = resolve_config(cfg)
     kind = get_kind(cfg["kind"])
-    x_train, x_val, w_train, monitor, mass_train = _check_inputs(x_train, x_val, w_train, monitor, mass_train)
+    x_train, x_val, w_train, w_val, monitor, mass_train = _check_inputs(x_train, x_val, w_train, w_val, monitor,
+                                                                        mass_train)
     lam = cfg["adversary"]["lambda"]
     if lam and mass_train is None:
         raise ValueError(f"adversary.lambda = {lam} needs the jet mass of the training jets (mass_train)")
@@ -236,15 +274,17 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
         state = ck["state"]
 
     xt = model.prepare(x_train, device)
-    wt = None if w_train is None else torch.as_tensor(w_train, device=device)
     mt = None if adv is None else torch.as_tensor(mass_train, device=device)
-    # fixed validation subset for the sampler-based metrics (the AE uses all of x_val)
-    val_idx = torch.randperm(len(x_val), generator=torch.Generator().manual_seed(seed_val))
     xv = model.prepare(x_val, device)
-    xv_sub = xv[val_idx[: cfg.get("val_samples", len(x_val))].to(device)]
+    wv = None if w_val is None else torch.as_tensor(w_val, dtype=torch.float32, device=device)
+    xv_subs = []  # fixed validation draws for the sampler-based metrics (the AE's loss uses all of x_val)
+    if kind.uses_sampler:
+        size, n_draws = validation_draws(len(x_val), cfg["val_samples"], cfg["val_draws"])
+        val_idx = weighted_draw(w_val, len(x_val), size * n_draws, torch.Generator().manual_seed(seed_val))
+        xv_subs = [xv[val_idx[j * size:(j + 1) * size].to(device)] for j in range(n_draws)]
+        # what the (first draw's) validation negatives are drawn against, for the report
+        _save_array(_snapshot(model, xv_subs[0]), os.path.join(workdir, NEGATIVES_DIR, "data.npy"))
     xm = None if monitor is None else model.prepare(monitor[0], device)
-    if kind.uses_sampler:  # what the validation negatives are drawn against, for the report
-        _save_array(_snapshot(model, xv_sub), os.path.join(workdir, NEGATIVES_DIR, "data.npy"))
     bs = min(cfg["batch_size"], n)
     n_batches = n // bs  # the partial last batch is dropped: static shapes, equal-size W batches
     hist = state["history"]
@@ -255,13 +295,13 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
         phase = kind.phase(cfg, epoch)
         t0 = time.perf_counter()
         model.train()
-        perm = torch.randperm(n, generator=g_batch).to(device)
+        perm = weighted_draw(w_train, n, n_batches * bs, g_batch).to(device)
         sums = torch.zeros(5, device=device)
         no_neg = torch.tensor(math.nan, device=device)
         for b in range(n_batches):
             idx = perm[b * bs:(b + 1) * bs]
             xb = xt[idx]
-            wb = None if wt is None else wt[idx]
+            wb = None  # the weights are in the draw: every batch is uniformly weighted
             if phase.negatives:
                 x_neg = sampler.sample(model, xb, g_sample, differentiable=model.chain_grad)
                 loss, e_pos, e_neg = model.loss(xb, x_neg, wb)
@@ -284,18 +324,23 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
             sums += torch.stack([loss.detach(), e_pos, no_neg if e_neg is None else e_neg, adv_loss.detach(), acc])
 
         model.eval()
-        if not kind.uses_sampler:
-            val_loss = _energies(model, xv).mean().item()
-            val_w = math.nan
-        else:
+        val_w, val_w_err = math.nan, math.nan
+        if not phase.negatives:
+            val_loss = weighted_mean(_energies(model, xv), wv).item()
+        if kind.uses_sampler:
             g_val = torch.Generator(device=device).manual_seed(seed_val + epoch)
-            x_neg_val = sampler.sample(model, xv_sub, g_val, differentiable=False, push=False)
-            with torch.no_grad():
-                val_w = exact(model.descriptor(xv_sub), model.descriptor(x_neg_val)).item()
-                if phase.negatives:
-                    val_loss = model.validation_loss(xv_sub, x_neg_val, val_w)
-                else:
-                    val_loss = _energies(model, xv).mean().item()
+            draws, losses = [], []
+            for j, xs in enumerate(xv_subs):
+                x_neg = sampler.sample(model, xs, g_val, differentiable=False, push=False)
+                x_neg_val = x_neg if j == 0 else x_neg_val  # the first draw's negatives go to the report
+                with torch.no_grad():
+                    draws.append(exact(model.descriptor(xs), model.descriptor(x_neg)).item())
+                    if phase.negatives:
+                        losses.append(model.validation_loss(xs, x_neg, draws[-1]))
+            val_w = float(np.mean(draws))
+            val_w_err = float(np.std(draws, ddof=1) / math.sqrt(len(draws))) if len(draws) > 1 else math.nan
+            if phase.negatives:
+                val_loss = float(np.mean(losses))
         loss_m, e_pos_m, e_neg_m, adv_m, acc_m = (sums / n_batches).tolist()
         bad = [k for k, v in (("loss", loss_m), ("e_pos", e_pos_m), ("val_loss", val_loss)) if not math.isfinite(v)]
         if phase.negatives:
@@ -308,12 +353,14 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
             _save_array(_snapshot(model, x_neg_val), os.path.join(workdir, NEGATIVES_DIR, f"epoch_{epoch:03d}.npy"))
         auc = math.nan
         if monitor is not None:
-            auc = float(roc_auc_score(monitor[1], _energies(model, xm).double().cpu().numpy()))
+            s_mon, (_, y_mon, w_mon) = _energies(model, xm).double().cpu().numpy(), monitor
+            auc = weighted_auc(s_mon[y_mon == 0], s_mon[y_mon == 1], None if w_mon is None else w_mon[y_mon == 0],
+                               None if w_mon is None else w_mon[y_mon == 1])
 
         selectable = phase.negatives or not kind.uses_sampler  # the pre-training epochs are never kept
         metric = {"val_loss": val_loss, "val_wasserstein": val_w}[kind.selection_metric]
-        for key, value in zip(HISTORY_KEYS, (loss_m, val_loss, e_pos_m, e_neg_m, val_w, auc, adv_m, acc_m,
-                                             opt.param_groups[0]["lr"], time.perf_counter() - t0, phase.name)):
+        for key, value in zip(HISTORY_KEYS, (loss_m, val_loss, e_pos_m, e_neg_m, val_w, val_w_err, auc, adv_m,
+                                             acc_m, opt.param_groups[0]["lr"], time.perf_counter() - t0, phase.name)):
             hist[key].append(_json_value(value))
         state["epoch"] = epoch + 1
         if selectable:

@@ -86,10 +86,12 @@ class TrainModel(Task, law.LocalWorkflow, RemoteWorkflow):
         mcfg = self.model_cfg()
         adversary = resolve_config(mcfg)["adversary"]["lambda"]  # mass decorrelation needs the jet mass
         inputs = model_inputs(mcfg, data, path)
+        weight = data["weight"] if self.cfg.training.get("weights", "xsec") == "xsec" else None
         fit = functools.partial(
             train_model, mcfg, inputs(train), inputs(val), workdir,
             seed=int(self.cfg.training["seed"]), device=None if device == "auto" else device,
-            monitor=(inputs(test), data["label"][test].astype(np.int64)),
+            w_train=None if weight is None else weight[train], w_val=None if weight is None else weight[val],
+            monitor=(inputs(test), data["label"][test].astype(np.int64), None if weight is None else weight[test]),
             mass_train=jet_mass(data)[train] if adversary else None,
         )
         # this run holds the outputs' lock (Task): a work folder here is one a stopped run left behind

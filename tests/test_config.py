@@ -61,6 +61,7 @@ def test_selection_edit_keeps_generation(tmp_path):
     (lambda d: d["dataset"].update(split=[0.5, 0.5, 0.5]), ["dataset.split"]),
     (lambda d: d.update(models=["ae", "vae"]), ["models.vae", "unknown entry"]),
     (lambda d: d["models"]["wnae"].update(sampler={"nsteps": 3}), ["models.wnae", "sampler.nsteps"]),
+    (lambda d: d.setdefault("training", {}).update(weights="genweight"), ["training.weights", "xsec"]),
 ])
 def test_bad_config_names_file_and_key(tmp_path, edit, words):
     path = _copy_config(tmp_path, edit)

@@ -282,3 +282,29 @@ def test_adversary_decorrelates_the_score_from_the_mass(tmp_path):
     assert scores[0.3].mean() < 2 * scores[0.0].mean()  # still an autoencoder
     with pytest.raises(ValueError, match="needs the jet mass"):
         train_model({**cfg, "adversary": {"lambda": 0.3}}, x, x_val, str(tmp_path / "x"), seed=1)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_nan_propagates_through_the_compiled_kernels_as_in_torch(activation):
+    torch.manual_seed(0)
+    model = build_model({"kind": "wnae", "activation": activation}, 5)
+    with torch.no_grad():
+        model.encoder[0].weight[3, 1] = float("nan")  # a diverged weight
+    x = torch.randn(64, 5)
+    x[7, 2] = float("nan")  # and a bad input row
+    assert model._compiled(x)
+    assert np.isnan(score(model, x[:7].numpy())).all()  # a NaN weight: NaN scores, as in torch
+    with torch.no_grad():
+        compiled = model.energy(x).numpy()
+        reference = model.double().energy(x.double()).numpy()  # float64: the plain torch path
+    assert np.isnan(reference).all() and np.array_equal(np.isnan(compiled), np.isnan(reference))
+    model.float()
+    with torch.no_grad():
+        model.encoder[0].weight[3, 1] = 1.0
+    e, g = model.energy_grad(x)  # compiled; only the NaN row is NaN, as in torch
+    e_ref, g_ref = model.double().energy_grad(x.double())
+    assert np.array_equal(torch.isnan(e).numpy(), torch.isnan(e_ref).numpy()) and torch.isnan(e).sum() == 1
+    assert np.array_equal(torch.isnan(g).numpy(), torch.isnan(g_ref).numpy())
+    model.float()
+    steps = model.langevin_steps(x, torch.randn(2, 64, 5), [0.1, 0.1], 0.5, (-3.0, 3.0))
+    assert torch.isnan(steps[7]).all() and torch.isfinite(steps[:7]).all()  # the clamp keeps NaN

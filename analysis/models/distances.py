@@ -4,9 +4,11 @@ Convention: the ground cost is the SQUARED Euclidean distance and both functions
 transport cost under it, i.e. W_2^2 (the same quantity as the reference WNAE, which calls
 ``ot.emd2(a, b, ot.dist(x, y))``; ``ot.dist`` defaults to squared Euclidean).
 
-Both methods differentiate through the costs with the transport plan held fixed (envelope
-theorem / Danskin): dW/dC = P. That is exactly the gradient POT's ``emd2`` returns, and for Sinkhorn
-it avoids back-propagating through the iterations (no n x n tensor stored per iteration).
+Both methods differentiate through the costs with the transport plan held fixed: dW/dC = P. For the
+exact W that is its true gradient (envelope theorem / Danskin) and what POT's ``emd2`` returns. For
+Sinkhorn it is the gradient of the entropic cost OT_eps(C) = min_P <P, C> - eps H(P), not of the value
+returned (<P_eps, C>, whose plan also moves with C): value and gradient belong to two functions that agree as
+epsilon -> 0. It avoids back-propagating through the iterations (no n x n tensor stored per iteration).
 
 - ``exact``: uniform weights on equal-size batches make optimal transport a linear assignment
   problem, solved on the CPU (analysis/models/assignment.py: compiled Jonker-Volgenant, or scipy's
@@ -15,7 +17,7 @@ it avoids back-propagating through the iterations (no n x n tensor stored per it
 - ``sinkhorn``: log-domain entropic OT with ``n_iter`` fixed iterations, all on the device with no
   host sync (capturable in a CUDA graph). The value is <P_eps, C>, the transport cost of the
   entropic plan; it tends to the exact W_2^2 as ``epsilon`` (in units of the squared distance of
-  standardised features) goes to 0.
+  standardised features) goes to 0. Its gradient is that of the entropic cost OT_eps (see above).
 """
 from __future__ import annotations
 
@@ -54,7 +56,8 @@ def sinkhorn(
     n_iter: int = 100,
     a: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Entropic W_2^2 estimate <P_eps, C> (log-domain Sinkhorn); `a` = optional weights of x (any scale)."""
+    """Entropic W_2^2 estimate <P_eps, C> (log-domain Sinkhorn); `a` = optional weights of x (any scale).
+    The gradient is P_eps . dC, that of the entropic cost min_P <P, C> - eps H(P), not of the value returned."""
     if epsilon <= 0 or n_iter < 1:
         raise ValueError(f"sinkhorn needs epsilon > 0 and n_iter >= 1, got epsilon={epsilon}, n_iter={n_iter}")
     cost = squared_distances(x, y)

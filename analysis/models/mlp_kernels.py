@@ -16,6 +16,11 @@ contiguous (SIMD) axis: activations are stored transposed, (features, batch).
 
 Layers are given as tuples of (out, in) weights and (out,) biases in network order; ``n_enc`` is the
 number of encoder layers (the last encoder layer and the last decoder layer have no activation).
+
+Compiled with the fast-math flags that allow reassociation and contraction (vectorised sums, fused
+multiply-adds) but not ``nnan``/``ninf``: a NaN or infinity (a diverged weight, a bad input) propagates to
+the energies and gradients as it does in torch, and comparisons with NaN are written so that NaN passes
+through (ReLU, the clamp at the bounds).
 """
 from __future__ import annotations
 
@@ -25,13 +30,16 @@ import numba
 import numpy as np
 
 ACTIVATION_CODES = {"relu": 0, "leaky_relu": 1, "elu": 2, "silu": 3, "gelu": 4, "tanh": 5, "softplus": 6}
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}  # LLVM's fast flags without nnan and ninf
 
 
-@numba.njit(cache=True, fastmath=True, inline="always")
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _act(code, h):
     """(sigma(h), sigma'(h), sigma''(h)) for the activation with the given code."""
-    if code == 0:
-        return (h, 1.0, 0.0) if h > 0 else (0.0, 0.0, 0.0)
+    if code == 0:  # NaN is neither > 0 nor <= 0: it passes through, as in torch.relu
+        if h > 0:
+            return h, 1.0, 0.0
+        return (0.0, 0.0, 0.0) if h <= 0 else (h, h, h)
     if code == 1:  # nn.LeakyReLU's default slope
         return (h, 1.0, 0.0) if h > 0 else (0.01 * h, 0.01, 0.0)
     if code == 2:
@@ -53,7 +61,7 @@ def _act(code, h):
     return max(h, 0.0) + math.log1p(math.exp(-abs(h))), s, s * (1.0 - s)
 
 
-@numba.njit(cache=True, fastmath=True)
+@numba.njit(cache=True, fastmath=FASTMATH)
 def _linear(w, b, a):
     """h = W a + b for a batch stored as columns: a (in, n) -> h (out, n)."""
     m, k_in = w.shape
@@ -69,7 +77,7 @@ def _linear(w, b, a):
     return h
 
 
-@numba.njit(cache=True, fastmath=True)
+@numba.njit(cache=True, fastmath=FASTMATH)
 def _linear_t(w, back):
     """W^T back: back (out, n) -> (in, n)."""
     m, k_in = w.shape
@@ -83,7 +91,7 @@ def _linear_t(w, back):
     return out
 
 
-@numba.njit(cache=True, fastmath=True)
+@numba.njit(cache=True, fastmath=FASTMATH)
 def _forward(xt, weights, biases, n_enc, code):
     """Reconstruction (d, n) of the batch xt (d, n), and sigma'(h) of every activated layer (empty
     arrays for the layers without activation)."""
@@ -104,7 +112,7 @@ def _forward(xt, weights, biases, n_enc, code):
     return a, slopes
 
 
-@numba.njit(cache=True, fastmath=True)
+@numba.njit(cache=True, fastmath=FASTMATH)
 def energy(x, weights, biases, n_enc, code):
     """E(x) of the MLP autoencoder for x (n, d) float32."""
     n, d = x.shape
@@ -118,7 +126,7 @@ def energy(x, weights, biases, n_enc, code):
     return e / d
 
 
-@numba.njit(cache=True, fastmath=True)
+@numba.njit(cache=True, fastmath=FASTMATH)
 def energy_grad(x, weights, biases, n_enc, code):
     """(E(x), grad_x E(x)) of the MLP autoencoder for x (n, d) float32, no graph."""
     n, d = x.shape
@@ -140,7 +148,7 @@ def energy_grad(x, weights, biases, n_enc, code):
     return e / d, g
 
 
-@numba.njit(cache=True, fastmath=True)
+@numba.njit(cache=True, fastmath=FASTMATH)
 def energy_grad_vjp(x, g_bar, e_bar, weights, biases, n_enc, code, w_grads, b_grads):
     """Backward of (E, grad_x E): writes dPhi/dW, dPhi/db into w_grads, b_grads and returns dPhi/dx, for
     Phi = sum_s g_bar_s . grad_x E(x_s) + e_bar_s E(x_s)."""
@@ -207,7 +215,7 @@ def energy_grad_vjp(x, g_bar, e_bar, weights, biases, n_enc, code, w_grads, b_gr
     return np.ascontiguousarray((x_bar + a_bar).T)
 
 
-@numba.njit(cache=True, fastmath=True)
+@numba.njit(cache=True, fastmath=FASTMATH)
 def langevin_steps(x0, eps, noises, drift, lo, hi, clamp, weights, biases, n_enc, code):
     """Detached Langevin steps x <- clamp(x - drift grad_x E(x) + noise_i eps_i) for i < len(noises),
     from x0 (n, d) float32 with eps (steps, n, d); returns the last state."""
@@ -218,7 +226,10 @@ def langevin_steps(x0, eps, noises, drift, lo, hi, clamp, weights, biases, n_enc
         for s in range(x.shape[0]):
             for j in range(x.shape[1]):
                 y = x[s, j] - drift32 * g[s, j] + noises[i] * eps[i, s, j]
-                if clamp:
-                    y = min(max(y, np.float32(lo)), np.float32(hi))
+                if clamp:  # as torch.clamp: NaN stays NaN
+                    if y < lo:
+                        y = np.float32(lo)
+                    elif y > hi:
+                        y = np.float32(hi)
                 x[s, j] = y
     return x

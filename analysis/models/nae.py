@@ -2,7 +2,8 @@
 
 Loss per batch, with x- from Langevin MCMC on E and DETACHED (the usual contrastive-divergence
 gradient: the chain is not differentiated):
-    c = mean_w E(x+) - mean E(x-)          (or log cosh of it with ``logcosh``: a bounded version)
+    c = mean_w E(x+) - mean E(x-)          (or log cosh of it with ``logcosh``: linear for large |c|, so its
+                                           gradient is bounded by 1; the loss itself is not bounded)
     loss = c + gamma * mean E(x-)^2 + l1_energy * (mean_w |E(x+)| + mean |E(x-)|)
              + l2_energy * (mean_w E(x+)^2 + mean E(x-)^2)
 `gamma` keeps negative energies from running away; the l1/l2 terms optionally regularise both energies.

@@ -14,8 +14,9 @@ early stopping (patience), ReduceLROnPlateau (lr_patience, lr_factor), ``l1_weig
 ``lambda`` (0 = off), ``input`` energy | reco, ``hidden``, ``lr``; analysis/models/adversary.py).
 NAE/WNAE: ``ae_pretrain_epochs`` (plain reconstruction epochs before the NAE/WNAE loss, on top of
 ``epochs``), ``val_samples`` (size of the fixed validation subset and of the negative sample drawn each
-epoch for the exact validation Wasserstein distance that selects the best epoch; default 512: enough
-points for a stable W, and the exact assignment stays a few ms on the CPU), ``sampler``
+epoch for the exact validation Wasserstein distance that selects the best epoch; default 512: the exact
+assignment stays a few ms on the CPU), ``val_draws`` (how many such draws the selecting W averages: an
+integer, or "all" (default): the whole validation set), ``sampler``
 (analysis/models/sampler.py: n_steps, step_size (null: noise^2/2), noise, temperature, bounds,
 bound_mode clamp | reject, clip_grad, mh (Metropolis-Hastings), noise_final (annealing), buffer_size,
 replay_ratio, init pcd | cd | omi, fresh gaussian | uniform, latent (the omi latent chain: n_steps,

@@ -156,13 +156,16 @@ class SamplerKind(ModelKind):
     pretrain_epochs = 0  # default of ae_pretrain_epochs
 
     def defaults(self) -> dict[str, Any]:
-        return {**super().defaults(), "ae_pretrain_epochs": self.pretrain_epochs, "val_samples": 512}
+        return {**super().defaults(), "ae_pretrain_epochs": self.pretrain_epochs, "val_samples": 512,
+                "val_draws": "all"}
 
     def check(self, c: dict) -> None:
         super().check(c)
         check(is_int(c["ae_pretrain_epochs"], 0), "ae_pretrain_epochs", c["ae_pretrain_epochs"],
               "must be an integer >= 0")
         check(is_int(c["val_samples"], 2), "val_samples", c["val_samples"], "must be an integer >= 2")
+        check(c["val_draws"] == "all" or is_int(c["val_draws"], 1), "val_draws", c["val_draws"],
+              "must be 'all' (the whole validation set in chunks of val_samples) or a positive integer")
         s = c["sampler"]
         check(is_int(s["n_steps"], 1), "sampler.n_steps", s["n_steps"], "must be a positive integer")
         check(s["step_size"] is None or is_num(s["step_size"], 0), "sampler.step_size", s["step_size"],

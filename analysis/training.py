@@ -246,7 +246,8 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
     # fused: one kernel for all parameters (~20x faster than the per-tensor loop for these small MLPs)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"], fused=True)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=cfg["lr_factor"],
-                                                       patience=cfg["lr_patience"])
+                                                       patience=cfg["lr_patience"], threshold=cfg["lr_threshold"],
+                                                       cooldown=cfg["lr_cooldown"])
     g_batch = torch.Generator().manual_seed(seed_batch)
     g_sample = torch.Generator(device=device).manual_seed(seed_sample)
     state = {"epoch": 0, "best": math.inf, "best_epoch": None, "bad_epochs": 0, "stopped": False,
@@ -364,7 +365,7 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
             hist[key].append(_json_value(value))
         state["epoch"] = epoch + 1
         if selectable:
-            sched.step(metric)
+            sched.step(loss_m if cfg["lr_metric"] == "train" else metric)
             if metric < state["best"]:
                 state.update(best=metric, best_epoch=epoch, bad_epochs=0)
                 _save(_model_file(model, cfg, n_features, epoch), os.path.join(workdir, "best.pt"))

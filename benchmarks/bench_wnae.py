@@ -1,28 +1,26 @@
-"""WNAE epoch time and AUC: a baseline with the reference implementation's choices vs this tool's training loop.
+"""WNAE speed and estimator: the engineering gain at the same estimator, the estimator's gain, and a multi-seed
+quality comparison of the two estimators.
 
-Baseline (mirrors the reference WNAE): replay buffer as a Python list of per-sample CPU tensors with
-``random.choices``, Langevin chain kept differentiable through every step (create_graph=True), loss =
-``ot.emd2(w, w, ot.dist(x+, x-))`` (POT's exact EMD on the CPU), AdamW with its default per-tensor loop,
-per-step ``.item()`` logging.
-Tool: ``analysis.training.train_model`` with the default WNAE config (exact W by a compiled optimal
-assignment, tensor ring buffer on the device, graph of the last chain step only, compiled input gradient
-for the chain steps, fused AdamW), and for comparison the tool with the gradient through the whole
-chain (the reference's estimator on the tool's engine) and with ``wasserstein.method: sinkhorn``.
-Same data, model, sampler settings (the CMS defaults), batch size, seed and epochs. The baseline times
-its batch loop only; the tool's epoch time also includes its per-epoch validation (sampler on
-``val_samples`` points, exact W) and checkpoint writes, so the ratio is conservative.
+Speed (``--runs R``, interleaved, process CPU time per epoch: median and range over the runs):
+- baseline: a loop with the reference implementation's choices (replay buffer as a Python list of per-sample
+  CPU tensors with ``random.choices``, Langevin chain differentiable through every step (create_graph=True),
+  ``ot.emd2(w, w, ot.dist(x+, x-))`` on the CPU, AdamW's per-tensor loop, per-step ``.item()``);
+- tool, full chain: ``train_model`` with the gradient through every chain step, the reference's estimator
+  (compiled optimal assignment, tensor ring buffer, compiled input gradient and its backward, fused AdamW);
+- tool, last step: the same with the gradient through the last chain step only (``grad_through_chain: false``).
+baseline / tool-full-chain is the engineering gain (same estimator); tool-full / tool-last-step is what the
+truncated estimator saves on top. The tool's epoch includes its validation and checkpoint writes, the
+baseline's does not. Both run the same data, model, sampler (the CMS defaults), batch size and seed on one
+thread (OMP_NUM_THREADS=1).
 
-Two clocks: wall time per epoch (median), and process CPU time per epoch, which the other jobs on a
-shared machine do not inflate (both runs use one thread: set OMP_NUM_THREADS=1 / torch threads 1 for a
-CPU comparison). The tool's CPU time is that of the whole ``train_model`` call over the epochs (set-up
-and final writes included), after one untimed 1-epoch run that loads the compiled kernels.
+Quality (``--seeds S``): for seeds 0..S-1, the tool with either estimator for ``--epochs`` epochs; the test AUC
+(cross-section weighted, every signal against the background, the kept epoch) and the kept epoch's validation
+W, as mean and standard deviation over the seeds. Training uses the cross-section weights (the default).
 
-The AUC is measured on real events: the test split of a FeatureDataset h5 (all signal jets against
-the background jets), scored with the final model of each run. Build one with
-``law run FeatureDataset --version v1`` (the default config) and pass it with ``--dataset``; without
-it the newest dataset.h5 under $DATA_PATH is used.
+The dataset: a FeatureDataset h5 (``law run FeatureDataset --version v1``), by ``--dataset`` or the newest
+dataset.h5 under $DATA_PATH.
 
-    PYTHONPATH=. python benchmarks/bench_wnae.py --epochs 3 [--dataset PATH] [--device cuda]
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_wnae.py --epochs 3 --runs 3 [--seeds 5] [--dataset PATH]
 """
 from __future__ import annotations
 
@@ -36,9 +34,9 @@ import time
 import numpy as np
 import ot
 import torch
-from sklearn.metrics import roc_auc_score
 
 from analysis.dataset import load_dataset, scaled
+from analysis.metrics import auc
 from analysis.models.registry import build_model, resolve_config
 from analysis.models.sampler import langevin_step
 from analysis.training import load_model, score, train_model
@@ -109,6 +107,24 @@ def find_dataset(path: str | None) -> str:
     return max(found, key=os.path.getmtime)
 
 
+ESTIMATORS = {"full chain": {"wasserstein": {"grad_through_chain": True}},
+              "last step": {"wasserstein": {"grad_through_chain": False, "grad_steps": 1}}}
+
+
+def tool_run(cfg: dict, x, x_val, w, w_val, seed: int, device: str) -> tuple[float, dict, torch.nn.Module]:
+    """(CPU s per epoch of the whole train_model call, history, kept model)."""
+    with tempfile.TemporaryDirectory() as d:
+        c0 = time.process_time()
+        h = train_model(cfg, x, x_val, d, seed, device=device, w_train=w, w_val=w_val)
+        cpu = (time.process_time() - c0) / len(h["time_s"])
+        return cpu, h, load_model(os.path.join(d, "best.pt"))
+
+
+def spread(values: list[float]) -> str:
+    v = np.asarray(values)
+    return f"median {np.median(v):.3f} (range {v.min():.3f}-{v.max():.3f}, {len(v)} runs)"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default=None, help="FeatureDataset h5 (default: newest under $DATA_PATH)")
@@ -116,37 +132,47 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--runs", type=int, default=1, help="speed: repetitions of each loop (0: skip the speed part)")
+    p.add_argument("--seeds", type=int, default=0, help="quality: seeds per estimator (0: skip)")
+    p.add_argument("--preset", default=None, help="model preset for the tool runs (e.g. reference)")
     a = p.parse_args()
     path = find_dataset(a.dataset)
     data = load_dataset(path)
     bkg = data["label"] == 0
-    x = scaled(data, bkg & (data["split"] == 0))
-    x_val = scaled(data, bkg & (data["split"] == 1))
-    test = data["split"] == 2
-    x_test, y_test = scaled(data, test), data["label"][test]
-    cfg = {"kind": "wnae", "epochs": a.epochs, "batch_size": a.batch_size}
-    print(f"dataset={path}\ndevice={a.device} n_train={len(x)} d={x.shape[1]} batch={a.batch_size} "
-          f"epochs={a.epochs} steps/epoch={len(x) // a.batch_size} threads={torch.get_num_threads()} "
-          f"test jets={len(y_test)} (signal {int(y_test.sum())})")
-    base_t, base_cpu, base_model = baseline(cfg, x, a.epochs, a.device, a.seed)
-    base_auc = roc_auc_score(y_test, score(base_model, x_test))
-    print(f"baseline (list buffer, graph through the chain, POT emd2 on CPU): s/epoch = "
-          f"{[round(t, 3) for t in base_t]}  CPU s/epoch = {np.mean(base_cpu):.3f}  AUC = {base_auc:.3f}")
+    train, val, test = bkg & (data["split"] == 0), bkg & (data["split"] == 1), data["split"] == 2
+    x, x_val = scaled(data, train), scaled(data, val)
+    w, w_val = data["weight"][train], data["weight"][val]
+    x_test, y_test, w_test = scaled(data, test), data["label"][test], data["weight"][test]
+    cfg = {"kind": "wnae", "preset": a.preset, "epochs": a.epochs, "batch_size": a.batch_size}
+    print(f"dataset={path}\ndevice={a.device} n_train={len(x)} n_val={len(x_val)} d={x.shape[1]} "
+          f"batch={a.batch_size} epochs={a.epochs} steps/epoch={len(x) // a.batch_size} "
+          f"threads={torch.get_num_threads()} test jets={len(y_test)} (signal {int(y_test.sum())})")
     with tempfile.TemporaryDirectory() as d:  # untimed: loads the compiled kernels
         train_model({**cfg, "epochs": 1}, x, x_val, d, a.seed, device=a.device)
-    variants = [("tool default (exact W, last-step gradient)", {}),
-                ("tool, gradient through the whole chain", {"wasserstein": {"grad_through_chain": True}}),
-                ("tool, sinkhorn (GPU option)", {"wasserstein": {"method": "sinkhorn"}})]
-    for label, extra in variants:
-        with tempfile.TemporaryDirectory() as d:
-            c0 = time.process_time()
-            h = train_model({**cfg, **extra}, x, x_val, d, a.seed, device=a.device)
-            cpu = (time.process_time() - c0) / len(h["time_s"])
-            auc = roc_auc_score(y_test, score(load_model(os.path.join(d, "model.pt")), x_test))
-        wall_ratio = np.median(base_t) / np.median(h["time_s"])
-        print(f"{label}: s/epoch (with validation) = {[round(t, 3) for t in h['time_s']]}  CPU s/epoch = "
-              f"{cpu:.3f}  AUC = {auc:.3f}  ratio baseline/tool: wall {wall_ratio:.2f}, "
-              f"CPU {np.mean(base_cpu) / cpu:.2f}")
+    if a.runs:
+        times: dict[str, list[float]] = {"baseline": [], **{k: [] for k in ESTIMATORS}}
+        for _ in range(a.runs):  # interleaved, so a load change on the machine hits every variant alike
+            times["baseline"].append(np.mean(baseline(cfg, x, a.epochs, a.device, a.seed)[1]))
+            for name, extra in ESTIMATORS.items():
+                times[name].append(tool_run({**cfg, **extra}, x, x_val, None, None, a.seed, a.device)[0])
+        for name, t in times.items():
+            print(f"CPU s/epoch {name:>10}: {spread(t)}")
+        base, full, last = (np.asarray(times[k]) for k in ("baseline", "full chain", "last step"))
+        print(f"engineering gain (baseline / tool, both full chain): {np.median(base / full):.2f}x "
+              f"(range {(base / full).min():.2f}-{(base / full).max():.2f})")
+        print(f"estimator gain (tool full chain / tool last step): {np.median(full / last):.2f}x "
+              f"(range {(full / last).min():.2f}-{(full / last).max():.2f})")
+    for name, extra in ESTIMATORS.items() if a.seeds else ():
+        aucs, ws, best = [], [], []
+        for seed in range(a.seeds):
+            _, h, model = tool_run({**cfg, **extra}, x, x_val, w, w_val, seed, a.device)
+            s = score(model, x_test)
+            aucs.append(auc(s[y_test == 0], s[y_test == 1], w_test[y_test == 0], w_test[y_test == 1]))
+            ws.append(h["val_wasserstein"][h["best_epoch"]])
+            best.append(h["best_epoch"])
+        print(f"{name:>10}: test AUC {np.mean(aucs):.3f} +- {np.std(aucs, ddof=1):.3f}, kept-epoch validation W "
+              f"{np.mean(ws):.3f} +- {np.std(ws, ddof=1):.3f} ({a.seeds} seeds; AUCs {np.round(aucs, 3).tolist()}, "
+              f"W {np.round(ws, 3).tolist()}, kept epochs {best})")
 
 
 if __name__ == "__main__":

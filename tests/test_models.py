@@ -308,3 +308,45 @@ def test_nan_propagates_through_the_compiled_kernels_as_in_torch(activation):
     model.float()
     steps = model.langevin_steps(x, torch.randn(2, 64, 5), [0.1, 0.1], 0.5, (-3.0, 3.0))
     assert torch.isnan(steps[7]).all() and torch.isfinite(steps[:7]).all()  # the clamp keeps NaN
+
+
+def test_reference_preset_gradient_equals_the_full_chain_reference_computation():
+    """The reference WNAE's step (Eble's sample_langevin + ot.emd2), written out with autograd: the same
+    start and noise give the same negatives, W and parameter gradient as the tool's reference preset."""
+    cfg = {"kind": "wnae", "preset": "reference"}
+    c = resolve_config(cfg)
+    assert (c["lr"], c["batch_size"], c["epochs"], c["lr_factor"], c["lr_patience"], c["lr_metric"]) == \
+        (2e-4, 2048, 500, 0.8, 20, "train") and c["wasserstein"]["grad_through_chain"] and c["patience"] >= 500
+    assert resolve_config({**cfg, "lr": 1e-3})["lr"] == 1e-3  # the config's own keys win
+    assert resolve_config({"kind": "nae", "preset": "reference"})["loss"]["gamma"] == 0.0
+    with pytest.raises(ValueError, match="'preset'"):
+        resolve_config({"kind": "ae", "preset": "reference"})
+    torch.manual_seed(0)
+    model = build_model(cfg, 5)
+    s = c["sampler"]
+    x = torch.randn(64, 5)
+    neg = build_sampler(cfg, 5, "cpu").sample(model, x, torch.Generator().manual_seed(3), differentiable=model.chain_grad)
+    model.zero_grad()
+    model.loss(x, neg, None)[0].backward()
+    tool = [p.grad.clone() for p in model.parameters()]
+
+    g = torch.Generator().manual_seed(3)  # the same start (fresh Gaussian, clamped) and chain noise
+    x_n = torch.randn(64, 5, generator=g).clamp(*s["bounds"]).requires_grad_(True)
+    eps = torch.randn(s["n_steps"], 64, 5, generator=g)
+    step = s["noise"] ** 2 / 2
+
+    def energy(v):
+        return ((v - model.decoder(model.encoder(v))) ** 2).mean(1)
+
+    grad = torch.autograd.grad(energy(x_n).sum(), x_n, create_graph=True)[0]
+    for i in range(s["n_steps"]):
+        x_n = (x_n + (-step * grad) / s["temperature"] + eps[i] * s["noise"]).clamp(*s["bounds"])
+        grad = torch.autograd.grad(energy(x_n).sum(), x_n, create_graph=True)[0]
+    w = torch.ones(64) / 64
+    loss = ot.emd2(w, w, ot.dist(x, x_n), numItermax=int(1e6))
+    model.zero_grad()
+    loss.backward()
+    assert torch.allclose(neg, x_n, atol=1e-5)
+    assert abs(model.loss(x, neg, None)[0].item() - loss.item()) < 1e-5
+    for a, b in zip(tool, (p.grad for p in model.parameters())):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)

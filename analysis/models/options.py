@@ -8,5 +8,7 @@ WASSERSTEIN_METHODS = ("sinkhorn", "exact")  # analysis/models/distances.py
 INITS = ("pcd", "cd", "omi")  # analysis/models/sampler.py
 FRESH = ("uniform", "gaussian")
 BOUND_MODES = ("clamp", "reject")
-LATENT_DEFAULTS = {"n_steps": 10, "step_size": None, "noise": 1.0, "temperature": 1.0}
+# the omi latent chain: as the input chain's options (the reference's z_bound, z_clip_grad, z_reject_boundary, z_mh)
+LATENT_DEFAULTS = {"n_steps": 10, "step_size": None, "noise": 1.0, "temperature": 1.0, "bounds": None,
+                   "bound_mode": "clamp", "clip_grad": None, "mh": False}
 GRAPH_REPRESENTATIONS = ("lund_graph",)  # analysis/models/graphs.py

@@ -33,11 +33,12 @@ Sampler defaults are the CMS WNAE study's: PCD from a Gaussian with a 10000-samp
 ratio 0.95, 10 steps, noise 0.22, step = noise^2/2, temperature 0.063 (drift 0.38 per step), bounds
 [-3, 3] by clamping, no MH, no gradient clipping.
 
-The WNAE default is the exact W (the reference WNAE's ``ot.emd2`` value, by optimal assignment) with
-the gradient through the LAST chain step only (``grad_through_chain: false, grad_steps: 1``): a test AUC
-within 0.01 of the gradient through every step (the reference's) in about half the time (benchmarks/bench_wnae.py;
-figures in the README). Sinkhorn stays the option for large batches on a GPU, where it runs without a host
-sync; on a CPU its log-domain iterations cost far more than the exact assignment (the compiled solver of
+The WNAE default is the exact W (the reference WNAE's ``ot.emd2`` value, by optimal assignment) with the
+gradient through every chain step (the reference's estimator); ``grad_through_chain: false`` keeps the last
+``grad_steps`` steps only, a cheaper, biased estimator (the graph WNAE's default; the README has the measured
+difference). ``preset: reference`` (NAE, WNAE) is the CMS study's training (analysis/models/kinds/base.py).
+Sinkhorn stays the option for large batches on a GPU, where it runs without a host sync; on a CPU its
+log-domain iterations cost far more than the exact assignment (the compiled solver of
 analysis/models/distances.py).
 """
 from __future__ import annotations

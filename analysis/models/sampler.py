@@ -233,7 +233,8 @@ class LangevinSampler:
                            clip_grad, mh, noise_final)
         lat = {**LATENT_DEFAULTS, **(latent or {})}
         self.latent_chain = Chain(lat["n_steps"], langevin_step(lat["step_size"], lat["noise"]), lat["noise"],
-                                  lat["temperature"])
+                                  lat["temperature"], None if lat["bounds"] is None else tuple(map(float, lat["bounds"])),
+                                  lat["bound_mode"], lat["clip_grad"], lat["mh"])
         self.replay_ratio = replay_ratio
         self.init = init
         self.fresh = fresh

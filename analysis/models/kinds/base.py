@@ -20,6 +20,7 @@ from analysis.models.options import (
 COMMON = {
     "hidden": [10, 10], "latent": 6, "activation": "relu", "epochs": 30, "batch_size": 256,
     "lr": 1.0e-3, "weight_decay": 0.0, "patience": 10, "lr_patience": 5, "lr_factor": 0.5,
+    "lr_threshold": 1.0e-4, "lr_cooldown": 0, "lr_metric": "val",
     "l1_weights": 0.0, "l2_weights": 0.0,
     "adversary": {"lambda": 0.0, "input": "energy", "hidden": [16, 16], "lr": 1.0e-3},
 }
@@ -32,6 +33,17 @@ SAMPLER = {
 GRAPH = {"representation": "lund_graph", "max_nodes": 32, "hidden": [32, 32], "latent": 8,
          "adjacency": {"chain": False, "reconstruct": False, "weight": 1.0, "noise_scale": 1.0}}
 GRAPH_BUFFER_SIZE = 100000  # a graph model's replay buffer holds node rows
+
+LR_METRICS = ("val", "train")  # what ReduceLROnPlateau watches
+
+# The CMS WNAE study's training (the reference: example/config.py and example/trainer.py of Eble's WNAE, public
+# fork Z0zzz/wnae_ at 800441d, arXiv:2510.02168): AdamW at lr 2e-4 (torch's default weight decay 0.01), batch
+# 2048, 500 epochs, ReduceLROnPlateau factor 0.8, patience 20, threshold 1e-3 (relative), cooldown 10 on the
+# training loss, early stopping after 5000 epochs without improvement (off), the kept epoch the one with the
+# lowest validation W averaged over the validation set in batches. Its sampler is the SAMPLER default below.
+REFERENCE = {"epochs": 500, "batch_size": 2048, "lr": 2.0e-4, "weight_decay": 0.01, "patience": 5000,
+             "lr_patience": 20, "lr_factor": 0.8, "lr_threshold": 1.0e-3, "lr_cooldown": 10, "lr_metric": "train",
+             "ae_pretrain_epochs": 0, "val_samples": 2048, "val_draws": "all"}
 
 RECONSTRUCTION = "ae"  # the phase name of reconstruction-only epochs (an AE's, or NAE/WNAE pre-training)
 
@@ -81,11 +93,21 @@ class ModelKind:
 
     def defaults(self) -> dict[str, Any]:
         """Every key a config of this kind may set, with its default (a fresh copy)."""
-        return {"kind": self.name, **copy.deepcopy(COMMON)}
+        return {"kind": self.name, "preset": None, **copy.deepcopy(COMMON)}
+
+    def presets(self) -> dict[str, dict[str, Any]]:
+        """Named sets of values that replace defaults (``preset: <name>``; the config's own keys still win)."""
+        return {}
 
     def resolve(self, cfg: dict) -> dict:
-        """Defaults filled in and every value checked; returns a new nested dict."""
-        c = merge(self.defaults(), cfg)
+        """Defaults (and the named preset's values) filled in and every value checked; returns a new nested dict."""
+        base = self.defaults()
+        preset = cfg.get("preset") if isinstance(cfg, dict) else None
+        if preset is not None:
+            check(preset in self.presets(), "preset", preset,
+                  f"must be null or one of {sorted(self.presets())} (kind {self.name})")
+            base = merge(base, self.presets()[preset])
+        c = merge(base, cfg)
         self.check(c)
         return c
 
@@ -102,6 +124,11 @@ class ModelKind:
         check(is_num(c["lr"], 0), "lr", c["lr"], "must be > 0")
         check(is_num(c["weight_decay"], 0, strict=False), "weight_decay", c["weight_decay"], "must be >= 0")
         check(is_num(c["lr_factor"], 0) and c["lr_factor"] < 1, "lr_factor", c["lr_factor"], "must be in (0, 1)")
+        check(is_num(c["lr_threshold"], 0, strict=False), "lr_threshold", c["lr_threshold"],
+              "must be >= 0 (relative improvement ReduceLROnPlateau counts as one)")
+        check(is_int(c["lr_cooldown"], 0), "lr_cooldown", c["lr_cooldown"], "must be an integer >= 0")
+        check(c["lr_metric"] in LR_METRICS, "lr_metric", c["lr_metric"],
+              f"must be one of {LR_METRICS} (the selection metric, or the epoch's mean training loss)")
         for key in ("l1_weights", "l2_weights"):
             check(is_num(c[key], 0, strict=False), key, c[key], "must be >= 0")
         a = c["adversary"]
@@ -147,6 +174,18 @@ class ModelKind:
         return lambda rows=None: scaled(data, rows)
 
 
+def _check_chain_options(s: dict, prefix: str) -> None:
+    """Bounds, boundary mode, gradient clipping and Metropolis-Hastings of a Langevin chain (input or latent)."""
+    b = s["bounds"]
+    check(b is None or (isinstance(b, (list, tuple)) and len(b) == 2 and all(is_num(v, float("-inf")) for v in b)
+                        and b[0] < b[1]), f"{prefix}bounds", b, "must be null or [low, high] with low < high")
+    check(s["clip_grad"] is None or is_num(s["clip_grad"], 0), f"{prefix}clip_grad", s["clip_grad"],
+          "must be null or > 0")
+    check(s["bound_mode"] in BOUND_MODES, f"{prefix}bound_mode", s["bound_mode"], f"must be one of {BOUND_MODES}")
+    check(isinstance(s["mh"], bool), f"{prefix}mh", s["mh"], "must be true or false")
+    check(not s["mh"] or s["noise"] > 0, f"{prefix}mh", s["mh"], "Metropolis-Hastings needs noise > 0")
+
+
 class SamplerKind(ModelKind):
     """A kind whose objective needs negatives from the Langevin sampler (NAE, WNAE), after optional
     reconstruction pre-training; the kept epoch is the one with the lowest validation Wasserstein distance."""
@@ -174,13 +213,7 @@ class SamplerKind(ModelKind):
               "must be > 0 when step_size is null (step = noise^2/2), else >= 0")
         check(is_num(s["temperature"], 0), "sampler.temperature", s["temperature"], "must be > 0")
         b = s["bounds"]
-        check(b is None or (isinstance(b, (list, tuple)) and len(b) == 2 and all(is_num(v, float("-inf")) for v in b)
-                            and b[0] < b[1]), "sampler.bounds", b, "must be null or [low, high] with low < high")
-        check(s["clip_grad"] is None or is_num(s["clip_grad"], 0), "sampler.clip_grad", s["clip_grad"],
-              "must be null or > 0")
-        check(s["bound_mode"] in BOUND_MODES, "sampler.bound_mode", s["bound_mode"], f"must be one of {BOUND_MODES}")
-        check(isinstance(s["mh"], bool), "sampler.mh", s["mh"], "must be true or false")
-        check(not s["mh"] or s["noise"] > 0, "sampler.mh", s["mh"], "Metropolis-Hastings needs sampler.noise > 0")
+        _check_chain_options(s, "sampler.")
         check(s["noise_final"] is None or (is_num(s["noise_final"], 0) and s["noise"] > 0), "sampler.noise_final",
               s["noise_final"], "must be null or > 0 (with sampler.noise > 0)")
         lat = s["latent"]
@@ -189,6 +222,7 @@ class SamplerKind(ModelKind):
         check(lat["step_size"] is None and lat["noise"] > 0 or is_num(lat["step_size"], 0), "sampler.latent.step_size",
               lat["step_size"], "must be > 0, or null with sampler.latent.noise > 0 (step = noise^2/2)")
         check(is_num(lat["temperature"], 0), "sampler.latent.temperature", lat["temperature"], "must be > 0")
+        _check_chain_options(lat, "sampler.latent.")
         check(is_int(s["buffer_size"], 1), "sampler.buffer_size", s["buffer_size"], "must be a positive integer")
         check(is_num(s["replay_ratio"], 0, strict=False) and s["replay_ratio"] <= 1, "sampler.replay_ratio",
               s["replay_ratio"], "must be in [0, 1]")

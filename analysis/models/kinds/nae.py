@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from analysis.models.kinds.base import SAMPLER, SamplerKind, check, is_num
+from analysis.models.kinds.base import REFERENCE, SAMPLER, SamplerKind, check, is_num
 
 LOSS = {"gamma": 1.0, "l1_energy": 0.0, "l2_energy": 0.0, "logcosh": False}
 
@@ -17,6 +17,12 @@ class NAEKind(SamplerKind):
 
     def defaults(self) -> dict[str, Any]:
         return {**super().defaults(), "loss": dict(LOSS), "sampler": copy.deepcopy(SAMPLER)}
+
+    def presets(self) -> dict[str, dict[str, Any]]:
+        """``reference``: the CMS study's training with its NAE loss, mean E+ - mean E- on detached negatives
+        (``train_step_nae`` of the reference: no gamma term, no pre-training)."""
+        return {"reference": {**REFERENCE, "loss": {"gamma": 0.0, "l1_energy": 0.0, "l2_energy": 0.0,
+                                                    "logcosh": False}}}
 
     def check(self, c: dict) -> None:
         super().check(c)

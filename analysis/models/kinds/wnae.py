@@ -1,14 +1,16 @@
 """``kind: wnae``: the MLP autoencoder trained on the Wasserstein distance between data and Langevin negatives
-(analysis/models/wnae.py), with the gradient through the last ``grad_steps`` chain steps."""
+(analysis/models/wnae.py), with the gradient through every chain step (or the last ``grad_steps``)."""
 from __future__ import annotations
 
 import copy
 from typing import Any
 
-from analysis.models.kinds.base import SAMPLER, SamplerKind, check, is_int, is_num
+from analysis.models.kinds.base import REFERENCE, SAMPLER, SamplerKind, check, is_int, is_num
 from analysis.models.options import WASSERSTEIN_METHODS
 
-WASSERSTEIN = {"method": "exact", "epsilon": 0.05, "n_iter": 100, "grad_through_chain": False, "grad_steps": 1}
+# the gradient through every chain step (the reference WNAE's estimator) by default; grad_through_chain: false
+# with grad_steps k keeps the last k steps only (a biased, cheaper estimator: README, benchmarks/bench_wnae.py)
+WASSERSTEIN = {"method": "exact", "epsilon": 0.05, "n_iter": 100, "grad_through_chain": True, "grad_steps": 1}
 
 
 class WNAEKind(SamplerKind):
@@ -17,6 +19,10 @@ class WNAEKind(SamplerKind):
 
     def defaults(self) -> dict[str, Any]:
         return {**super().defaults(), "sampler": copy.deepcopy(SAMPLER), "wasserstein": dict(WASSERSTEIN)}
+
+    def presets(self) -> dict[str, dict[str, Any]]:
+        """``reference``: the CMS study's training with the exact W and the gradient through every chain step."""
+        return {"reference": {**REFERENCE, "wasserstein": {"method": "exact", "grad_through_chain": True}}}
 
     def check(self, c: dict) -> None:
         super().check(c)

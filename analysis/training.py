@@ -77,7 +77,8 @@ def _as_weights(w, n: int, name: str) -> np.ndarray | None:
         raise ValueError(f"{name} must have shape ({n},), got {w.shape}")
     if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
         raise ValueError(f"{name} must be finite, >= 0 and not all zero (batches are drawn with probability "
-                         "proportional to the weight)")
+                         f"proportional to the weight; {int((w < 0).sum())} negative): for samples with negative "
+                         "(NLO) weights set training.weights: none")
     return w
 
 

@@ -105,6 +105,15 @@ def test_on_manifold_init_decodes_a_latent_chain_and_buffers_latents():
     assert model.energy(start).mean() < 0.1 * model.energy(torch.randn(200, 4)).mean()
     with pytest.raises(ValueError, match="needs the model"):
         sampler.initial(torch.randn(10, 4), g)
+    # the latent chain takes the reference's z_* options: bounds, boundary mode, gradient clipping, MH
+    bounded = {**cfg, "sampler": {**cfg["sampler"], "latent": {"n_steps": 5, "noise": 3.0, "bounds": [-0.5, 0.5],
+                                                               "clip_grad": 0.1, "mh": True}}}
+    s2 = build_sampler(bounded, 4, "cpu")
+    assert s2.latent_chain.clip_grad == 0.1 and s2.latent_chain.mh
+    s2.sample(model, torch.randn(200, 4), g)
+    assert s2.buffer[:200].abs().max() <= 0.5  # the latent points stayed in their bounds
+    with pytest.raises(ValueError, match="sampler.latent.bound_mode"):
+        build_sampler({**cfg, "sampler": {"latent": {"bound_mode": "reflect"}}}, 4, "cpu")
 
 
 def test_nae_loss_options():

@@ -50,8 +50,11 @@ def _disk_full(path: str) -> bool:
 def _write_failure(exc: BaseException, paths: dict[str, str]) -> WriteError | None:
     """``exc`` as a WriteError naming the output (``paths``: temporary or final path -> final path), or None
     when ``exc`` is no write failure (e.g. a bad input read inside the block: it surfaces unchanged)."""
-    if isinstance(exc, WriteError):
-        return None
+    if isinstance(exc, WriteError):  # from a writer nested in the block: name the output, not our temporary
+        message = exc.strerror
+        for tmp, path in paths.items():
+            message = message.replace(tmp, path)
+        return None if message == exc.strerror else WriteError(exc.errno, message)
     err = _errno_in_chain(exc)
     filename = str(err.filename) if err is not None and err.filename else None
     ours = filename in paths

@@ -204,6 +204,9 @@ def _run_scheduler(ctx: dict, workflow: str):
     _assert_training_equal(ctx, workflow)
     logs = list((ctx["base"] / workflow / "jobs" / workflow / "TrainWNAE").rglob("stdall_*.txt"))
     assert logs and "task exit code: 0" in logs[0].read_text()  # the job's log came back
+    # the jobs wrote through the pool user's ACL: nothing was opened to every user on the way
+    world = [p for p in (ctx["base"] / workflow).rglob("*") if not p.is_symlink() and p.stat().st_mode & 0o002]
+    assert not world, world[:5]
 
 
 @pytest.mark.batch

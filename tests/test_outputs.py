@@ -119,7 +119,14 @@ WRITERS = {
     "epoch_000.npy": lambda p: _save_array(np.random.default_rng(0).random(100_000), p),
     "history.json": lambda p: write_json(p, {"loss": np.random.default_rng(0).random(100_000).tolist()}),
     "folder": lambda p: _write_folder(p),
+    "nested.json": lambda p: _write_nested(p),
 }
+
+
+def _write_nested(path):
+    """Two outputs in one block, the second written by write_json (itself atomic) into its temporary name."""
+    with atomic_paths(path + ".root", path) as (_, tmp):
+        write_json(tmp, {"loss": np.random.default_rng(0).random(100_000).tolist()})
 
 
 def _write_folder(path):

@@ -9,9 +9,11 @@ changes the training hash and nothing upstream.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +25,11 @@ from analysis.features import available_features
 from analysis.features.representations import available_representations, check_representation_name
 from analysis.generation.catalogue import expand_grids
 from analysis.generation.detector import resolve_detector
-from analysis.io.files import FORMATS, GENERATED_FORMATS, expand_files
+from analysis.config_schema import SECTIONS, Features, Sample, check_safe_name
+from analysis.generation.pythia import NOMINAL_QUARK_MASS, pythia_settings
+from analysis.io.files import GENERATED_FORMATS, expand_files
 from analysis.models.registry import resolve_config as resolve_model_config
+from analysis.schema import resolve_section
 from analysis.selection.cuts import validate_selection
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -33,13 +38,6 @@ TOP_KEYS = {
     "description", "generation", "samples", "selection", "features", "dataset", "models",
     "training", "plots", "inputs",
 }
-ON_BAD_FILE = ("fail", "skip")
-SAMPLE_KEYS = {
-    "process", "label", "pt_hat_min", "pt_hat_max", "params", "xsec_pb", "pythia", "mpi", "sqrt_s",
-    "chunks", "events_per_chunk", "files", "format",
-}
-LABELS = {"background": 0, "signal": 1}
-GENERATION_KEYS = {"events_per_chunk", "seed", "detector"}
 
 
 class ConfigError(ValueError):
@@ -60,7 +58,7 @@ class Config:
     models: dict[str, dict]
     training: dict
     plots: dict
-    inputs: dict = field(default_factory=lambda: {"on_bad_file": "fail"})
+    inputs: dict
     description: str = ""
     raw: dict = field(default_factory=dict, repr=False)
 
@@ -117,27 +115,59 @@ def config_path(name: str) -> Path:
 CATALOGUES = ("samples", "selections", "features", "models")
 
 
-def _read_yaml(path: Path) -> Any:
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 numbers: ``1e9`` and ``1.2e5`` are floats (PyYAML's YAML 1.1 reads them as strings)."""
+
+
+_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file as plain data (numbers with exponents are numbers); ConfigError if it is not YAML."""
     try:
         with open(path) as f:
-            return yaml.safe_load(f)
+            return yaml.load(f, Loader=_Loader)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
 
 
 def _catalogue(name: str, directory: Path) -> dict:
-    path = directory / f"{name}.yaml"
-    if not path.exists():
-        path = CONFIG_DIR / f"{name}.yaml"
-    data = _read_yaml(path) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of named entries")
-    return data
+    """The built-in catalogue, extended (and per entry overridden) by a catalogue file beside the study."""
+    out = {}
+    for path in dict.fromkeys([CONFIG_DIR / f"{name}.yaml", directory / f"{name}.yaml"]):
+        if not path.exists():
+            continue
+        data = read_yaml(path) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of named entries")
+        if name == "samples":  # a malformed grid is named with its own file
+            _checked(path, expand_grids, data)
+        out |= data
+    return out
 
 
 def _require(cond: bool, path: Path, key: str, why: str) -> None:
     if not cond:
         raise ConfigError(f"{path}: key '{key}': {why}")
+
+
+def _checked(path: Path, fn, *args, **kwargs):
+    """``fn(*args)``; its ValueError ("key '...' = value: why") becomes a ConfigError naming the file."""
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def _safe(path: Path, key: str, name: Any) -> str:
+    try:
+        return check_safe_name(name)
+    except ValueError as e:
+        raise ConfigError(f"{path}: key '{key}' = {name!r}: {e}") from None
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -162,153 +192,130 @@ def _pick(section: Any, catalogue: dict, path: Path, key: str) -> dict:
     entry = catalogue[name]
     if isinstance(entry, list):
         entry = {"names": entry}
+    _require(isinstance(entry, dict), path, key, f"catalogue entry '{name}' must be a mapping or a list")
     return _merge(entry, {k: v for k, v in section.items() if k != "name"}) | {"name": name}
 
 
-def _check_file_sample(spec: dict, path: Path, key: str) -> None:
-    """A sample read from ``files`` (paths, globs, root:// URLs) of a ``format`` instead of generated;
-    normalised to its ``xsec_pb`` with the files' genWeight. Globs must match now, not mid-run."""
-    if "files" not in spec:  # generated: read as written (nanoaod), or exported to the challenge's csv first
-        _require(spec.get("format", "nanoaod") in GENERATED_FORMATS, path, f"{key}.format",
-                 f"a generated sample is read as one of {', '.join(GENERATED_FORMATS)}")
-        return
-    files = spec["files"]
-    _require(isinstance(files, str) or (isinstance(files, list) and files and all(isinstance(f, str) for f in files)),
-             path, f"{key}.files", "a path, glob or root:// URL, or a non-empty list of them")
-    _require("process" not in spec, path, key, "give 'process' (generate) or 'files' (read), not both")
-    spec.setdefault("format", "nanoaod")
-    _require(spec["format"] in FORMATS, path, f"{key}.format", f"one of {', '.join(FORMATS)}")
-    xsec = spec.get("xsec_pb")
-    _require(isinstance(xsec, (int, float)) and not isinstance(xsec, bool) and xsec > 0, path, f"{key}.xsec_pb",
-             "a cross-section > 0 pb: a sample read from files is normalised to it")
+def _sample_spec(name: str, spec: dict, generation: dict, path: Path) -> dict:
+    """One sample checked against its schema (defaults filled, unset keys left out), its Pythia card
+    built once (so signal parameters and pT-hat cuts fail now), its file globs matched now."""
+    key = f"samples.{name}"
+    spec = _checked(path, resolve_section, Sample, spec, key, exclude_none=True)
+    spec.setdefault("events_per_chunk", generation["events_per_chunk"])
+    if "files" in spec:
+        _require("xsec_pb" in spec, path, f"{key}.xsec_pb", "a sample read from files is normalised to its "
+                 "cross-section: give one > 0 pb")
+        try:
+            expand_files(spec["files"])
+        except FileNotFoundError as e:
+            raise ConfigError(f"{path}: key '{key}.files' = {spec['files']!r}: {e}") from None
+        return spec
+    _require(spec["format"] in GENERATED_FORMATS, path, f"{key}.format",
+             f"a generated sample is read as one of {', '.join(GENERATED_FORMATS)}")
     try:
-        expand_files(files)
-    except FileNotFoundError as e:
-        raise ConfigError(f"{path}: key '{key}.files': {e}") from None
+        pythia_settings(spec, 1, NOMINAL_QUARK_MASS)
+    except ValueError as e:
+        where, _, why = str(e).partition(": ")
+        value = functools.reduce(lambda d, k: d.get(k) if isinstance(d, dict) else None, where.split("."), spec)
+        raise ConfigError(f"{path}: key '{key}.{where}' = {value!r}: {why}") from None
+    return spec
 
 
 def _resolve_samples(samples: Any, catalogue: dict, generation: dict, path: Path) -> dict[str, dict]:
     _require(isinstance(samples, dict) and samples, path, "samples", "a non-empty mapping of sample names")
-    local = path.parent / "samples.yaml"
-    try:  # grid entries of the catalogue become one sample per point; a grid's name picks all its points
-        catalogue, grids = expand_grids(catalogue)
-    except ValueError as e:
-        raise ConfigError(f"{local if local.exists() else CONFIG_DIR / 'samples.yaml'}: {e}") from None
+    # grid entries of the catalogue become one sample per point; a grid's name picks all its points
+    catalogue, grids = _checked(path, expand_grids, catalogue)
     picked = [(point, over) for name, over in samples.items() for point in grids.get(name, [name])]
     out = {}
     for name, over in picked:
         over = over or {}
         key = f"samples.{name}"
+        _safe(path, key, name)
         _require(isinstance(over, dict), path, key, "a mapping of overrides (or empty)")
         _require(name in catalogue or "process" in over or "files" in over, path, key,
                  f"not in the sample catalogue ({', '.join(sorted(catalogue))}) and no 'process' or 'files' given")
-        spec = _merge(catalogue.get(name, {}), over)
-        for k in spec:
-            _require(k in SAMPLE_KEYS, path, f"{key}.{k}", f"unknown key (allowed: {', '.join(sorted(SAMPLE_KEYS))})")
-        _require(spec.get("label") in LABELS, path, f"{key}.label", "must be 'background' or 'signal'")
-        _check_file_sample(spec, path, key)
-        spec.setdefault("chunks", 1)
-        spec.setdefault("events_per_chunk", generation["events_per_chunk"])
-        for k in ("chunks", "events_per_chunk"):
-            _require(isinstance(spec[k], int) and spec[k] > 0, path, f"{key}.{k}", "a positive integer")
-        out[name] = spec
+        out[name] = _sample_spec(name, _merge(catalogue.get(name, {}), over), generation, path)
     labels = {spec["label"] for spec in out.values()}
-    _require(labels == set(LABELS), path, "samples", "needs at least one background and one signal sample")
+    _require("background" in labels and labels & {"signal", "data"}, path, "samples",
+             "needs at least one background sample and one signal or data sample")
     return out
 
 
+def _resolve_features(raw: Any, catalogue: dict, path: Path) -> dict:
+    features = _pick(raw, catalogue, path, "features")
+    key = f"features ({features['name']})"
+    features = _checked(path, resolve_section, Features, features, "features", exclude_none=True)
+    if features["level"] == "event":  # the column names follow from the object layout
+        try:
+            features["names"] = event_feature_names(features)
+        except ValueError as e:
+            raise ConfigError(f"{path}: {key}.{e}") from None
+        return features
+    unknown = [n for n in features.get("names", []) if n not in available_features()]
+    _require(not unknown, path, key, f"unknown feature names {unknown} (available: {', '.join(available_features())})")
+    return features
+
+
+def _resolve_models(raw: Any, catalogue: dict, path: Path) -> dict[str, dict]:
+    """Every model resolved by its kind's schema (defaults filled in: what trains is what is hashed)."""
+    if isinstance(raw, list):
+        raw = {m: {} for m in raw}
+    _require(isinstance(raw, dict) and raw, path, "models", "a list of model names or a mapping")
+    models = {}
+    for m, over in raw.items():
+        _safe(path, f"models.{m}", m)
+        spec = _pick({"name": m} | (over or {}), catalogue, path, f"models.{m}")
+        spec.pop("name")
+        try:  # every model key and value checked now, not when its training starts
+            models[m] = resolve_model_config(spec)
+        except ValueError as e:
+            raise ConfigError(f"{path}: models.{m}: {e}") from None
+    return models
+
+
 def load_config(name: str) -> Config:
-    """Load, resolve and validate a named config; raises ConfigError naming the file and key."""
+    """Load, resolve and validate a named config; raises ConfigError naming the file, key and value."""
     path = config_path(name)
-    raw = _read_yaml(path)
+    raw = read_yaml(path)
     _require(isinstance(raw, dict), path, "<top>", "the file must hold a mapping")
+    _safe(path, "<config name>", path.stem)
     for k in raw:
         _require(k in TOP_KEYS, path, k, f"unknown key (allowed: {', '.join(sorted(TOP_KEYS))})")
     for k in ("samples", "selection", "features", "models"):
         _require(k in raw, path, k, "missing")
     directory = path.parent
+    section = {k: _checked(path, resolve_section, SECTIONS[k], raw.get(k), k) for k in SECTIONS}
 
-    generation = {"events_per_chunk": 1000, "seed": 1} | (raw.get("generation") or {})
-    for k in generation:
-        _require(k in GENERATION_KEYS, path, f"generation.{k}", f"unknown key (allowed: {', '.join(sorted(GENERATION_KEYS))})")
-    _require(isinstance(generation["seed"], int) and generation["seed"] >= 0, path, "generation.seed",
-             "a non-negative integer")
+    generation = section["generation"]
     try:  # the detector response, Delphes-CMS-like defaults; ``enabled: false`` is truth level
         generation["detector"] = resolve_detector(generation.get("detector"))
     except ValueError as e:
         raise ConfigError(f"{path}: generation.{e}") from None
     samples = _resolve_samples(raw["samples"], _catalogue("samples", directory), generation, path)
-    selection = _pick(raw["selection"], _catalogue("selections", directory), path, "selection")
-    features = _pick(raw["features"], _catalogue("features", directory), path, "features")
-    _require(features.get("level", "jet") in ("jet", "event"), path, f"features ({features['name']}).level",
-             "'jet' (one row per AK8 jet) or 'event' (one row per event, its objects in a fixed layout)")
-    if features.get("level") == "event":  # the column names follow from the object layout
-        try:
-            features["names"] = event_feature_names(features)
-        except ValueError as e:
-            raise ConfigError(f"{path}: features ({features['name']}).{e}") from None
-    else:
-        unknown = [n for n in features.get("names", []) if n not in available_features()]
-        _require(not unknown, path, f"features ({features['name']})",
-                 f"unknown feature names {unknown} (available: {', '.join(available_features())})")
-    try:
-        validate_selection(selection)
-    except ValueError as e:
-        raise ConfigError(f"{path}: selection ({selection['name']}): {e}") from None
+    selection = _checked(path, validate_selection, _pick(raw["selection"], _catalogue("selections", directory),
+                                                         path, "selection"))
+    features = _resolve_features(raw["features"], _catalogue("features", directory), path)
+    models = _resolve_models(raw["models"], _catalogue("models", directory), path)
 
-    model_cat = _catalogue("models", directory)
-    models_raw = raw["models"]
-    if isinstance(models_raw, list):
-        models_raw = {m: {} for m in models_raw}
-    _require(isinstance(models_raw, dict) and models_raw, path, "models", "a list of model names or a mapping")
-    models = {m: _pick({"name": m} | (over or {}), model_cat, path, f"models.{m}") for m, over in models_raw.items()}
-    inputs_of = {}  # model -> the jet representation it trains on (None: the flat features)
-    for m in models:
-        models[m].pop("name")
-        try:  # every model key and value checked now, not when its training starts
-            inputs_of[m] = resolve_model_config(models[m]).get("representation")
-        except ValueError as e:
-            raise ConfigError(f"{path}: models.{m}: {e}") from None
-
-    dataset = {"split": [0.7, 0.15, 0.15], "seed": 1, "scaler": "standard", "jets_per_event": 2} | (raw.get("dataset") or {})
-    split = dataset["split"]
-    _require(isinstance(split, list) and len(split) == 3 and all(x > 0 for x in split)
-             and abs(sum(split) - 1) < 1e-9, path, "dataset.split", "three positive fractions summing to 1")
-    _require(dataset["scaler"] in ("standard", "minmax"), path, "dataset.scaler", "'standard' or 'minmax'")
-    representations = dataset.get("representations", [])  # absent, not [], keeps older dataset hashes
-    _require(isinstance(representations, list), path, "dataset.representations",
-             f"a list of representation names ({', '.join(available_representations())})")
-    for name in representations:
+    dataset = section["dataset"]
+    for rep in dataset["representations"]:
         try:
-            check_representation_name(str(name))
+            check_representation_name(str(rep))
         except ValueError as e:
-            raise ConfigError(f"{path}: key 'dataset.representations': {e}") from None
-    for m, wanted in inputs_of.items():  # a graph model trains on a stored representation of the jets
-        if wanted is not None and wanted not in representations:
+            raise ConfigError(f"{path}: key 'dataset.representations' = {rep!r}: {e}") from None
+    for m, spec in models.items():  # a graph model trains on a stored representation of the jets
+        wanted = spec.get("representation")
+        if wanted is not None and wanted not in dataset["representations"]:
             raise ConfigError(f"{path}: models.{m}: needs the '{wanted}' representation of the jets; "
-                              f"add it to dataset.representations (now: {representations})")
-    inputs = {"on_bad_file": "fail"} | (raw.get("inputs") or {})
-    for k in inputs:
-        _require(k in ("on_bad_file", "on_bad_line"), path, f"inputs.{k}", "unknown key (allowed: on_bad_file, on_bad_line)")
-    _require(inputs.get("on_bad_line", "fail") in ON_BAD_FILE, path, "inputs.on_bad_line",
-             f"one of {', '.join(ON_BAD_FILE)} (skip: a malformed line of a Dark Machines csv is counted and left out)")
-    _require(inputs["on_bad_file"] in ON_BAD_FILE, path, "inputs.on_bad_file",
-             f"one of {', '.join(ON_BAD_FILE)} (skip: an unreadable input file is counted and left out)")
-    training = {"seed": 1, "device": "auto", "weights": "xsec"} | (raw.get("training") or {})
-    _require(training["weights"] in TRAINING_WEIGHTS, path, "training.weights",
-             "'xsec' (training and validation rows drawn with probability proportional to their cross-section "
-             "weight: the physical background mixture) or 'none' (every jet alike)")
-    plots = {"eps_b": [1e-4, 1e-3, 1e-2, 0.1, 0.5], "injections": [0.005, 0.01, 0.025], "lumi_fb": 138.0,
-             "sculpting_eps_b": [0.5, 0.1, 0.01], "max_feature_panels": 12} | (raw.get("plots") or {})
-
+                              f"add it to dataset.representations (now: {dataset['representations']})")
+    description = raw.get("description", "")
+    _require(isinstance(description, str), path, "description", "a text")
     return Config(
         name=path.stem, path=str(path), generation=generation, samples=samples, selection=selection,
-        features=features, dataset=dataset, models=models, training=training, plots=plots, inputs=inputs,
-        description=raw.get("description", ""), raw=raw,
+        features=features, dataset=dataset, models=models, training=section["training"],
+        plots=section["plots"], inputs=section["inputs"], description=description, raw=raw,
     )
 
-
-TRAINING_WEIGHTS = ("xsec", "none")
 
 
 def data_path() -> Path:

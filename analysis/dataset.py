@@ -33,7 +33,7 @@ from analysis.selection.cuts import object_masks
 from analysis.selection.variables import dijet_system
 
 SPLITS = ("train", "val", "test")  # a row's split code is the position of its split here
-LABELS = ("background", "signal")  # a row's label code is the position of its label here
+LABELS = ("background", "signal", "data")  # a row's label code is the position of its label here
 
 
 def jet_table(events: ak.Array, selection: dict, feature_names: list[str], jets_per_event: int,

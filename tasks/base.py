@@ -21,7 +21,8 @@ import law
 import luigi
 
 from analysis.atomic import atomic_paths, read_json, remove_stale, write_json  # noqa: F401  (the tasks' writers)
-from analysis.config import CONFIG_DIR, Config, config_path, data_path, load_config
+from analysis.config import CONFIG_DIR, Config, ConfigError, config_path, data_path, load_config
+from analysis.config_schema import check_safe_name
 from analysis.locks import describe, lock_path, output_lock
 
 
@@ -51,6 +52,13 @@ class Task(law.Task):
                              description="config name in config/ (or a YAML path); default: default")
     no_detector = luigi.BoolParameter(default=False, description="truth level: generate events without the "
                                       "detector response (sets generation.detector.enabled false)")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        try:  # the version is a folder name of every output
+            check_safe_name(self.version)
+        except ValueError as e:
+            raise ConfigError(f"--version {self.version!r}: {e}") from None
 
     @property
     def cfg(self) -> Config:

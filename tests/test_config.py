@@ -57,7 +57,7 @@ def test_selection_edit_keeps_generation(tmp_path):
      ["selection", "nope"]),
     (lambda d: d.update(features="no_such_set"), ["features", "no_such_set"]),
     (lambda d: d["samples"].update(nosample={}), ["samples.nosample", "catalogue"]),
-    (lambda d: d["samples"]["qcd"].update(chunks="two"), ["samples.qcd.chunks", "positive integer"]),
+    (lambda d: d["samples"]["qcd"].update(chunks="two"), ["samples.qcd.chunks", "'two'", "valid integer"]),
     (lambda d: d["dataset"].update(split=[0.5, 0.5, 0.5]), ["dataset.split"]),
     (lambda d: d.update(models=["ae", "vae"]), ["models.vae", "unknown entry"]),
     (lambda d: d["models"]["wnae"].update(sampler={"nsteps": 3}), ["models.wnae", "sampler.nsteps"]),
@@ -76,3 +76,126 @@ def test_bad_config_names_file_and_key(tmp_path, edit, words):
 def test_unknown_config_name():
     with pytest.raises(ConfigError, match="not found"):
         load_config("does_not_exist")
+
+
+def _sig_params(d, **over):
+    d["samples"]["sig"] = {"process": "svj_schannel", "label": "signal", "xsec_pb": 0.1,
+                           "params": {"m_dark": 20, "n_c": 2, "m_med": 2000, "r_inv": 0.3} | over}
+
+
+# every case of issue 17, and then some: (edit of tiny.yaml, words the single ConfigError must hold)
+BAD = [
+    (lambda d: d["training"].update(devic="cuda"), ["training.devic", "unknown key", "device"]),
+    (lambda d: d.update(plots={"lumi": 300}), ["plots.lumi", "unknown key", "lumi_fb"]),
+    (lambda d: d["dataset"].update(splt=[0.8, 0.1, 0.1]), ["dataset.splt", "unknown key", "split"]),
+    (lambda d: d.update(features={"name": "hlf_basic", "levle": "jet"}), ["features.levle", "unknown key"]),
+    (lambda d: d.update(selection={"name": "ak8_dijet", "cut": [{"name": "m", "var": "met", "min": 1}]}),
+     ["selection.cut", "unknown key", "cuts"]),
+    (lambda d: d.update(selection={"name": "ak8_dijet", "cuts": [{"name": "m", "var": "met", "min": "lots"}]}),
+     ["selection.cuts.0.min", "'lots'", "number"]),
+    (lambda d: d.update(selection={"name": "ak8_dijet", "objects": {"Fatjet": {"min_pt": 200}}}),
+     ["selection.objects.Fatjet", "'Fatjet'", "'FatJet'"]),
+    (lambda d: d["training"].update(seed="five"), ["training.seed", "'five'", "integer"]),
+    (lambda d: d["training"].update(device="gpu0"), ["training.device", "'gpu0'", "cuda"]),
+    (lambda d: d["dataset"].update(seed="x"), ["dataset.seed", "'x'", "integer"]),
+    (lambda d: d.update(plots={"eps_b": "0.01"}), ["plots.eps_b", "'0.01'", "list"]),
+    (lambda d: d.update(plots={"eps_b": ["0.01"]}), ["plots.eps_b.0", "'0.01'", "number"]),
+    (lambda d: d["dataset"].update(split=["a", "b", "c"]), ["dataset.split.0", "'a'", "number"]),
+    (lambda d: d["dataset"].update(split=[0.5, 0.5]), ["dataset.split", "3"]),
+    (lambda d: d["dataset"].update(scaler="robust"), ["dataset.scaler", "'robust'", "standard"]),
+    (lambda d: d.update(inputs={"on_bad_file": "ignore"}), ["inputs.on_bad_file", "'ignore'", "skip"]),
+    (lambda d: d["generation"].update(seed=-1), ["generation.seed", "-1"]),
+    (lambda d: d["generation"].update(events_per_chunk="1k"), ["generation.events_per_chunk", "'1k'"]),
+    (lambda d: _sig_params(d), ["samples.sig.params", "n_f"]),
+    (lambda d: _sig_params(d, n_f=2.5), ["samples.sig.params", "n_f", "2.5"]),
+    (lambda d: _sig_params(d, n_f=2, r_inv=1.5), ["samples.sig.params.r_inv", "1.5"]),
+    (lambda d: d["samples"]["qcd"].update(label="bkg"), ["samples.qcd.label", "'bkg'", "background"]),
+    (lambda d: d["samples"]["qcd"].update(procss="qcd"), ["samples.qcd.procss", "unknown key", "process"]),
+    (lambda d: d["samples"].update(x={"files": "/nonexistent/*.root", "label": "background", "xsec_pb": 1.0}),
+     ["samples.x.files", "/nonexistent/*.root"]),
+    (lambda d: d["samples"].update(x={"files": "/nonexistent.csv", "label": "data"}), ["samples.x.xsec_pb", "cross-section"]),
+    (lambda d: d["samples"].update({"../evil": {"process": "qcd", "label": "background", "pt_hat_min": 300}}),
+     ["samples.../evil", "'../evil'", "safe name"]),
+    (lambda d: d["samples"].update({"a/b": {"process": "qcd", "label": "background", "pt_hat_min": 300}}),
+     ["samples.a/b", "safe name"]),
+    (lambda d: d["samples"].update({"/abs": {"process": "qcd", "label": "background", "pt_hat_min": 300}}),
+     ["samples./abs", "safe name"]),
+    (lambda d: d["samples"].update({".hidden": {"process": "qcd", "label": "background", "pt_hat_min": 300}}),
+     ["samples..hidden", "safe name"]),
+    (lambda d: d["models"].update({"../ae": {"kind": "ae"}}), ["models.../ae", "safe name"]),
+    (lambda d: d["models"].update({"my ae": {"kind": "ae"}}), ["models.my ae", "safe name"]),
+    (lambda d: d["models"]["ae"].update(epochs="ten"), ["models.ae", "epochs", "'ten'"]),
+    (lambda d: d.update(description=["x"]), ["description"]),
+]
+
+
+@pytest.mark.parametrize("edit, words", BAD)
+def test_bad_config_table(tmp_path, edit, words):
+    """Each bad config gives one ConfigError at load (before any task), naming the file, the key and the value."""
+    path = _copy_config(tmp_path, edit)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    msg = str(e.value)
+    assert msg.startswith(f"{path}: ") or msg.startswith(str(Path(path).parent)), msg
+    for w in words:
+        assert w in msg, msg
+
+
+def test_numbers_with_exponents(tmp_path):
+    """YAML 1.2 numbers: the README's `xsec_pb: 1.2e5` and a cut `min: 1e9` are numbers, not strings."""
+    (tmp_path / "f.root").write_bytes(b"")
+    path = Path(_copy_config(tmp_path))
+    text = path.read_text().replace("samples:", f"samples:\n  mine: {{files: {tmp_path}/f.root, label: background, "
+                                    "xsec_pb: 1.2e5}", 1)
+    text = text.replace("selection: ak8_dijet", "selection: {name: ak8_dijet, cuts: [{name: met, var: met, max: 1e9}]}")
+    path.write_text(text)
+    cfg = load_config(str(path))
+    assert cfg.samples["mine"]["xsec_pb"] == 120000.0
+    assert cfg.selection["cuts"][0]["max"] == 1e9
+
+
+def test_bad_config_name(tmp_path):
+    path = Path(_copy_config(tmp_path))
+    bad = tmp_path / "my study.yaml"
+    bad.write_text(path.read_text())
+    with pytest.raises(ConfigError, match="'my study': not a safe name"):
+        load_config(str(bad))
+
+
+def test_study_catalogue_extends_builtin(tmp_path):
+    """A samples.yaml beside a study adds entries; the built-in ones stay available."""
+    path = Path(_copy_config(tmp_path))
+    for f in tmp_path.glob("*.yaml"):
+        if f.name != "tiny.yaml":
+            f.unlink()
+    (tmp_path / "samples.yaml").write_text("my_qcd: {process: qcd, label: background, pt_hat_min: 400}\n")
+    text = path.read_text().replace("samples:", "samples:\n  my_qcd: {}", 1)
+    path.write_text(text)
+    cfg = load_config(str(path))
+    assert cfg.samples["my_qcd"]["pt_hat_min"] == 400 and cfg.samples["qcd"]["pt_hat_min"] == 300
+
+
+def test_readme_config_reference_matches_schema():
+    """The README's config reference is the one the schema renders (python -m analysis.config_schema)."""
+    from analysis.config_schema import config_reference
+
+    readme = (CONFIG_DIR.parent / "README.md").read_text()
+    assert config_reference() in readme, "README config reference is stale: python -m analysis.config_schema"
+
+
+def test_law_refuses_bad_config_before_any_job(tmp_path):
+    """`law run ... --print-status 0` stops at the ConfigError; nothing is written to DATA_PATH."""
+    import os
+    import subprocess
+    import sys
+
+    root = CONFIG_DIR.parent
+    path = _copy_config(tmp_path, lambda d: d["training"].update(devic="cuda"))
+    env = dict(os.environ, DATA_PATH=str(tmp_path / "data"), LAW_HOME=str(tmp_path / ".law"),
+               LAW_CONFIG_FILE=str(root / "law.cfg"), PYTHONPATH=str(root))
+    law = str(Path(sys.executable).with_name("law"))  # the task by module path: no law index needed
+    out = subprocess.run([law, "run", "tasks.plotting.PlotSignificance", "--version", "v1", "--config", path, "--print-status", "0"],
+                         env=env, cwd=root, capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    assert f"ConfigError: {path}: key 'training.devic': unknown key" in out.stdout + out.stderr
+    assert not (tmp_path / "data").exists()

@@ -360,7 +360,7 @@ def test_files_sample_is_skimmed(generated, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("over,match", [
-    ({"files": "/nonexistent/*.root"}, r"samples.x.files': '/nonexistent/\*.root' matches no file"),
+    ({"files": "/nonexistent/*.root"}, r"samples.x.files' = '/nonexistent/\*.root': '/nonexistent/\*.root' matches no file"),
     ({"files": "{f}", "format": "lhe"}, "samples.x.format"),
     ({"files": "{f}", "process": "qcd"}, "'process' .* or 'files' .*, not both"),
     ({"files": "{f}", "xsec_pb": None}, "samples.x.xsec_pb"),
@@ -377,5 +377,5 @@ def test_files_sample_config_errors(generated, tmp_path, over, match):
 
 def test_on_bad_line_value_checked(tmp_path):
     cfg = _config(tmp_path, {"qcd": {}, "svj_s_m2000_r0.3": {}}, inputs={"on_bad_line": "ignore"})
-    with pytest.raises(ConfigError, match="inputs.on_bad_line'.*one of fail, skip"):
+    with pytest.raises(ConfigError, match="inputs.on_bad_line' = 'ignore': .*'fail' or 'skip'"):
         load_config(cfg)

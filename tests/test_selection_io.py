@@ -73,7 +73,7 @@ def test_transverse_mass_of_back_to_back_pair():
 
 
 def test_unknown_variable_named():
-    with pytest.raises(ValueError, match="unknown variable 'nope'"):
+    with pytest.raises(ValueError, match="selection.cuts.0.var' = 'nope'"):
         apply_selection(toy_events(), {"cuts": [{"name": "x", "var": "nope", "min": 1}]})
 
 

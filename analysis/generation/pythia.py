@@ -32,6 +32,10 @@ TCHANNEL_MEDIATORS = (4900001, 4900002)
 HV_PARTNERS = (*range(4900001, 4900007), *range(4900011, 4900017))
 
 SVJ_PARAMS = ("m_med", "r_inv", "m_dark", "n_c", "n_f")
+# a sample's generator settings when unset (the config schema fills them in from here)
+SAMPLE_DEFAULTS = {"sqrt_s": 13000.0, "mpi": True, "pythia": []}
+# quark masses (GeV, PDG id 1..5) for building a card without a generator, e.g. to check a config
+NOMINAL_QUARK_MASS = {1: 0.33, 2: 0.33, 3: 0.5, 4: 1.5, 5: 4.8}
 
 
 def pythia_seed(seed: int) -> int:
@@ -190,13 +194,13 @@ def pythia_settings(sample: dict, seed: int, quark_mass: dict[int, float]) -> li
     process = sample.get("process")
     if process not in PROCESSES:
         raise ValueError(f"process: unknown process {process!r} (known: {', '.join(PROCESSES)})")
-    sqrt_s = sample.get("sqrt_s", 13000)
+    sqrt_s = sample.get("sqrt_s", SAMPLE_DEFAULTS["sqrt_s"])
     if not isinstance(sqrt_s, (int, float)) or not sqrt_s > 0:
         raise ValueError(f"sqrt_s: must be > 0 GeV, got {sqrt_s!r}")
-    mpi = sample.get("mpi", True)
+    mpi = sample.get("mpi", SAMPLE_DEFAULTS["mpi"])
     if not isinstance(mpi, bool):
         raise ValueError(f"mpi: must be true or false, got {mpi!r}")
-    extra = sample.get("pythia", [])
+    extra = sample.get("pythia", SAMPLE_DEFAULTS["pythia"])
     if not isinstance(extra, list) or not all(isinstance(s, str) for s in extra):
         raise ValueError(f"pythia: must be a list of setting strings, got {extra!r}")
     settings = [f"Beams:eCM = {float(sqrt_s)}", *PROCESSES[process](sample, quark_mass)]

@@ -8,34 +8,53 @@ file lacks count as empty (a lepton veto passes), so older generated files still
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import awkward as ak
 import numpy as np
+from pydantic import Field, model_validator
 
 from analysis.io.files import OPTIONAL_COLLECTIONS
+from analysis.schema import Section, resolve_section
 from analysis.selection.variables import COUNTS, VARIABLES, count_objects
 
-OBJECT_KEYS = {"min_pt", "max_abs_eta"}
-CUT_KEYS = {"name", "var", "min", "max", "pt_above"}
+# the collections a selection may require objects of (those the event variables count)
+OBJECT_COLLECTIONS = tuple(sorted({c for colls, _ in COUNTS.values() for c in colls}))
 
 
-def validate_selection(selection: dict) -> None:
-    """Raise ValueError naming the bad key; run before any event is read."""
-    for coll, req in (selection.get("objects") or {}).items():
-        bad = set(req) - OBJECT_KEYS
-        if bad:
-            raise ValueError(f"selection.objects.{coll}: unknown keys {sorted(bad)} (allowed {sorted(OBJECT_KEYS)})")
-    for i, cut in enumerate(selection.get("cuts") or []):
-        bad = set(cut) - CUT_KEYS
-        if bad:
-            raise ValueError(f"selection.cuts[{i}]: unknown keys {sorted(bad)} (allowed {sorted(CUT_KEYS)})")
-        if cut.get("var") not in VARIABLES:
-            raise ValueError(f"selection.cuts[{i}] ({cut.get('name')}): unknown variable '{cut.get('var')}' "
-                             f"(known: {', '.join(sorted(VARIABLES))})")
-        if "min" not in cut and "max" not in cut:
-            raise ValueError(f"selection.cuts[{i}] ({cut.get('name')}): needs 'min' and/or 'max'")
-        if "pt_above" in cut and cut["var"] not in COUNTS:
-            raise ValueError(f"selection.cuts[{i}] ({cut.get('name')}): 'pt_above' only applies to object counts "
-                             f"({', '.join(COUNTS)})")
+class ObjectCuts(Section):
+    min_pt: float | None = Field(None, ge=0, description="GeV; null: no pT requirement")
+    max_abs_eta: float | None = Field(None, gt=0, description="null: no |eta| requirement")
+
+
+class Cut(Section):
+    name: str = Field(description="the cut flow's row name")
+    var: Literal[tuple(VARIABLES)] = Field(description="event variable (analysis/selection/variables.py)")
+    min: float | None = Field(None, description="keep events with var >= min")
+    max: float | None = Field(None, description="keep events with var <= max")
+    pt_above: float | None = Field(None, description="object counts only: count objects above this pT (GeV)")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "Cut":
+        if self.min is None and self.max is None:
+            raise ValueError("needs 'min' and/or 'max'")
+        if self.pt_above is not None and self.var not in COUNTS:
+            raise ValueError(f"'pt_above' only applies to object counts ({', '.join(COUNTS)})")
+        return self
+
+
+class Selection(Section):
+    """The schema of a selection (config/selections.yaml entries, a study's ``selection``)."""
+
+    name: str | None = Field(None, description="the catalogue entry (config/selections.yaml)")
+    objects: dict[Literal[OBJECT_COLLECTIONS], ObjectCuts] = Field(
+        {}, description=f"object requirements per collection ({', '.join(OBJECT_COLLECTIONS)})")
+    cuts: list[Cut] = Field([], description="applied in order; the cut flow counts events after each")
+
+
+def validate_selection(selection: dict) -> dict:
+    """The selection checked against its schema (unset keys left out); ValueError naming the key and value."""
+    return resolve_section(Selection, selection, "selection", exclude_none=True)
 
 
 def required_collections(selection: dict) -> list[str]:
@@ -73,7 +92,7 @@ def select_objects(events: ak.Array, objects: dict) -> ak.Array:
 def apply_selection(events: ak.Array, selection: dict, weights: np.ndarray | None = None
                     ) -> tuple[np.ndarray, list[dict]]:
     """Event mask after all cuts and the cut flow [{cut, events, weighted}] (first row: all events)."""
-    validate_selection(selection)
+    selection = validate_selection(selection)
     sel = select_objects(events, selection.get("objects"))
     n = len(events)
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)

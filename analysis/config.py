@@ -62,29 +62,6 @@ class Config:
     description: str = ""
     raw: dict = field(default_factory=dict, repr=False)
 
-    def sample_hash(self, sample: str) -> str:
-        """What a sample's generated events depend on (its card, the event counts, the seed)."""
-        spec = {k: v for k, v in self.samples[sample].items() if k != "label"}
-        return short_hash(sample, spec, self.generation)
-
-    def samples_hash(self) -> str:
-        return short_hash(*(self.sample_hash(s) for s in sorted(self.samples)))
-
-    def skim_hash(self, sample: str) -> str:
-        return short_hash(self.sample_hash(sample), self.selection, self.inputs)
-
-    def dataset_hash(self) -> str:
-        """Everything the h5 dataset depends on: all samples (and labels), selection, features, split."""
-        labels = {s: spec["label"] for s, spec in self.samples.items()}
-        skims = [self.skim_hash(s) for s in sorted(self.samples)]
-        return short_hash(skims, labels, self.features, self.dataset)
-
-    def model_hash(self, model: str) -> str:
-        return short_hash(self.dataset_hash(), self.models[model], self.training)
-
-    def report_hash(self) -> str:
-        return short_hash([self.model_hash(m) for m in sorted(self.models)], self.plots)
-
     @property
     def signals(self) -> list[str]:
         return [s for s, spec in self.samples.items() if spec["label"] == "signal"]

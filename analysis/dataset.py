@@ -7,7 +7,8 @@ Layout of the h5 file (plain arrays, one row per jet; open it with h5py):
                    (the generator process / signal model of each sample, e.g. svj_schannel)
   signal_mmed, signal_rinv   signal parameters (-1 for backgrounds)
   event, jet_index           event number and rank of the jet among the selected jets
-  split            0 train, 1 validation, 2 test (whole events stay together)
+  split            0 train, 1 validation, 2 test (whole events stay together; from a hash of the seed,
+                   the sample name and the event number)
   event_mjj, event_mt, event_met   event variables for mass-sculpting studies
   representations/<name>/<field>   optional non-flat views of the SAME rows (config dataset.representations:
                    image40, constituents50, lund_graph, ...; analysis/features/representations.py):
@@ -17,6 +18,7 @@ rows with equal (sample_id, event) are one event, jet_index 0 and 1 its two lead
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -133,13 +135,27 @@ class Dataset(dict):
         return rows(self, split, label)
 
 
-def assign_split(event: np.ndarray, fractions: list[float], seed: int) -> np.ndarray:
-    """The split code (position in SPLITS) per row, the same for all jets of one event, reproducible from (seed, event number)."""
-    uniq, inv = np.unique(event, return_inverse=True)
-    u = np.random.default_rng(seed).random(len(uniq))
-    # the draw belongs to the event number, not to its position: sort order is fixed by np.unique
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: a bijective scramble of uint64 values (adjacent inputs give unrelated outputs)."""
+    x = x.astype(np.uint64, copy=True)
+    with np.errstate(over="ignore"):
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return x
+
+
+def assign_split(sample: str, event: np.ndarray, fractions: list[float], seed: int) -> np.ndarray:
+    """The split code (position in SPLITS) per row from a hash of (seed, sample name, event number): the same
+    for all jets of one event,
+    and a jet's split does not depend on the other samples or events of the dataset, so adding a sample
+    leaves every other row's split (and what the background-only models train on) unchanged."""
+    key = int.from_bytes(hashlib.sha256(f"{seed}/{sample}".encode()).digest()[:8], "little")
+    u = (_mix64(np.asarray(event, dtype=np.uint64) ^ np.uint64(key)) >> np.uint64(11)) * 2.0 ** -53
     edges = np.cumsum(fractions)[:-1]
-    return np.searchsorted(edges, u, side="right").astype(np.int8)[inv]
+    return np.searchsorted(edges, u, side="right").astype(np.int8)
 
 
 def fit_scaler(x: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
@@ -177,7 +193,7 @@ def build_dataset(samples: list[dict], feature_names: list[str], split: list[flo
         if s["sum_genweight"] <= 0:
             raise ValueError(f"sample {s['name']}: sum of generator weights is {s['sum_genweight']}, cannot normalise")
         params = s.get("params") or {}
-        sp = assign_split(t["event"], split, seed + sid)
+        sp = assign_split(s["name"], t["event"], split, seed)
         cols["features"].append(t["features"][finite].astype(np.float32))
         cols["weight"].append(s["xsec_pb"] * t["genweight"][finite] / s["sum_genweight"])
         cols["label"].append(np.full(n, s["label"], np.int8))

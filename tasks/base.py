@@ -1,8 +1,9 @@
 """The base task: version, config, store parts, one run per output, atomic outputs.
 
-Output paths are ``$DATA_PATH/<Task>/<version>/<hash>/...`` where ``hash`` covers exactly the config
-sections (and parameters) that the task and its upstream depend on (analysis.config.Config.*_hash),
-so an edited model section reruns training and what follows, never generation or skimming.
+Output paths are ``$DATA_PATH/<Task>/<version>/<hash>/...`` where ``hash`` is computed from the task
+graph: the resolved config sections a task reads (``config_sections`` / ``config_parts``) and the hashes
+of the tasks it reads from (``upstream``). An edited model section reruns training and what follows,
+never generation or skimming; a changed default reruns exactly what reads it.
 A branch's ``run`` holds the lock of its outputs (analysis.locks): a second run of the same branch waits for
 the first and then finds the outputs there; a run killed before writing them leaves a lock that the next run
 takes over. Outputs are written with analysis.atomic's ``atomic_paths``.
@@ -21,7 +22,7 @@ import law
 import luigi
 
 from analysis.atomic import atomic_paths, read_json, remove_stale, write_json  # noqa: F401  (the tasks' writers)
-from analysis.config import CONFIG_DIR, Config, ConfigError, config_path, data_path, load_config
+from analysis.config import CONFIG_DIR, Config, ConfigError, config_path, data_path, load_config, short_hash
 from analysis.config_schema import check_safe_name
 from analysis.locks import describe, lock_path, output_lock
 
@@ -64,9 +65,30 @@ class Task(law.Task):
     def cfg(self) -> Config:
         return cached_config(self.config, self.no_detector)
 
+    # the config sections this task reads itself (resolved: defaults filled in); subclasses name theirs
+    config_sections: tuple[str, ...] = ()
+
+    def config_parts(self) -> dict:
+        """The resolved config this task reads itself, beyond what its upstream tasks read."""
+        return {s: getattr(self.cfg, s) for s in self.config_sections}
+
+    def upstream(self) -> list:
+        """The tasks whose outputs this one reads; their hashes are part of this one's."""
+        return law.util.flatten(self.requires())
+
     def config_hash(self) -> str:
-        """The part of the config this task depends on; subclasses narrow it."""
-        raise NotImplementedError
+        """This task's identity from the task graph: the config it reads and the hashes of its upstream
+        tasks (a workflow: of its branches), so exactly what depends on an edited setting or default is
+        stale."""
+        memo = self.__dict__.get("_hash_memo")
+        if memo and memo[0] is self.cfg:
+            return memo[1]
+        if isinstance(self, law.BaseWorkflow) and not self.is_branch():
+            value = short_hash(sorted(t.config_hash() for t in self.get_branch_tasks().values()))
+        else:
+            value = short_hash(self.config_parts(), sorted(t.config_hash() for t in self.upstream()))
+        self.__dict__["_hash_memo"] = (self.cfg, value)
+        return value
 
     def store_parts(self) -> OrderedDict:
         return OrderedDict([("task", self.task_family), ("version", self.version), ("hash", self.config_hash())])

@@ -22,9 +22,6 @@ class ExportDarkMachines(SampleWorkflow):
         return {b: (s, c) for b, (s, c) in super().create_branch_map().items()
                 if self.cfg.samples[s].get("format") == "darkmachines"}
 
-    def branch_hash(self) -> str:
-        return self.cfg.sample_hash(self.sample)
-
     def workflow_requires(self):
         return {"events": GenerateEvents.req(self)}
 

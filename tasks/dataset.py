@@ -15,10 +15,10 @@ class JetTables(SampleWorkflow):
 
     reads_files = True  # the same branches as SkimEvents
 
-    def branch_hash(self) -> str:
+    def config_parts(self) -> dict:
         ds = self.cfg.dataset
-        return short_hash(self.cfg.skim_hash(self.sample), self.cfg.features, ds["jets_per_event"],
-                          ds.get("representations", []))
+        return {"features": self.cfg.features, "jets_per_event": ds["jets_per_event"],
+                "representations": ds["representations"]}
 
     def workflow_requires(self):
         return {"skims": SkimEvents.req(self)}
@@ -49,8 +49,20 @@ class FeatureDataset(Task):
     """Per-file jet tables -> one h5 file: features, representations, weights, labels, signal parameters,
     train/val/test split, scaler."""
 
-    def config_hash(self) -> str:
-        return self.cfg.dataset_hash()
+    config_sections = ("dataset",)
+
+    def config_parts(self) -> dict:
+        return super().config_parts() | {"labels": {s: spec["label"] for s, spec in self.cfg.samples.items()}}
+
+    def training_hash(self) -> str:
+        """What a background-only model's training rows depend on: the dataset settings and the background
+        samples' tables. Each jet's split is its own and the scaler is fitted on training background, so
+        adding, removing or changing a signal sample leaves the trainings complete."""
+        tables = JetTables.req(self)
+        bkg = [t.config_hash() for t in tables.get_branch_tasks().values()
+               if self.cfg.samples[t.sample]["label"] == "background"]
+        backgrounds = [s for s, spec in self.cfg.samples.items() if spec["label"] == "background"]
+        return short_hash(self.cfg.dataset, backgrounds, sorted(bkg))
 
     def requires(self):
         return JetTables.req(self)

@@ -39,18 +39,16 @@ class SampleWorkflow(Task, law.LocalWorkflow, RemoteWorkflow):
     def chunk(self) -> int:
         return self.branch_data[1]
 
-    def config_hash(self) -> str:
-        return self.branch_hash() if self.is_branch() else self.cfg.samples_hash()
-
-    def branch_hash(self) -> str:
-        raise NotImplementedError
+    def sample_spec(self) -> dict:
+        """This branch's sample as configured, without its label (which does not change its events)."""
+        return {"sample": self.sample} | {k: v for k, v in self.cfg.samples[self.sample].items() if k != "label"}
 
 
 class GenerateEvents(SampleWorkflow):
     """Pythia 8 events of one sample chunk -> NanoAOD-like ROOT file + generator metadata (JSON)."""
 
-    def branch_hash(self) -> str:
-        return self.cfg.sample_hash(self.sample)
+    def config_parts(self) -> dict:
+        return {"spec": self.sample_spec(), "generation": self.cfg.generation}
 
     def output(self):
         return {"events": self.local_target(self.sample, f"chunk{self.chunk}.root"),

@@ -17,9 +17,6 @@ class Infer(Task):
 
     model = luigi.Parameter(default="ae", description="model name in the config's models section")
 
-    def config_hash(self) -> str:
-        return self.cfg.model_hash(self.model)
-
     def store_parts(self):
         parts = super().store_parts()
         parts["model"] = self.model

@@ -18,8 +18,7 @@ from tasks.training import train_task
 class PlotSignificance(Task):
     """Figures (PNG+PDF) and a summary (JSON + Markdown) for every model and signal of the config."""
 
-    def config_hash(self) -> str:
-        return self.cfg.report_hash()
+    config_sections = ("plots",)
 
     def requires(self):
         return {

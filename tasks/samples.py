@@ -20,8 +20,10 @@ class SkimEvents(SampleWorkflow):
 
     reads_files = True
 
-    def branch_hash(self) -> str:
-        return self.cfg.skim_hash(self.sample)
+    config_sections = ("selection", "inputs")
+
+    def config_parts(self) -> dict:  # a sample read from files: its files and format (no upstream task)
+        return super().config_parts() | ({"spec": self.sample_spec()} if self.input_file else {})
 
     @functools.cached_property
     def input_file(self) -> str | None:

@@ -50,10 +50,14 @@ class TrainModel(Task, law.LocalWorkflow, RemoteWorkflow):
     def model(self) -> str:
         return self.branch_data
 
+    def config_parts(self) -> dict:
+        return {"model": self.cfg.models[self.model], "training": self.cfg.training}
+
     def config_hash(self) -> str:
-        if self.is_branch():
-            return self.cfg.model_hash(self.model)
-        return short_hash(*(self.cfg.model_hash(m) for m in self.branch_map.values()))
+        """The model's config, the training settings and the training rows of the dataset (not its signals)."""
+        if not self.is_branch():
+            return super().config_hash()
+        return short_hash(self.config_parts(), FeatureDataset.req(self).training_hash())
 
     def model_cfg(self) -> dict:
         return self.cfg.models[self.model]

@@ -12,9 +12,6 @@ class PlotValidation(Task):
     """Every sample of the config overlaid, one figure per variable, plus ``summary.json``; its hash is
     the generation hash, so it reruns exactly when the events do."""
 
-    def config_hash(self) -> str:
-        return self.cfg.samples_hash()
-
     def requires(self):
         return GenerateEvents.req(self)
 

@@ -33,21 +33,79 @@ def test_graph_model_without_its_representation_is_named(tmp_path):
         load_config(path)
 
 
-def test_model_edit_changes_only_model_hashes(tmp_path):
-    base = load_config(_copy_config(tmp_path))
-    edited = load_config(_copy_config(tmp_path, lambda d: d["models"]["wnae"].update(epochs=5)))
-    assert base.dataset_hash() == edited.dataset_hash()
-    assert all(base.skim_hash(s) == edited.skim_hash(s) for s in base.samples)
-    assert base.model_hash("ae") == edited.model_hash("ae")
-    assert base.model_hash("wnae") != edited.model_hash("wnae")
-    assert base.report_hash() != edited.report_hash()
+def _graph_hashes(path: str) -> dict[str, str]:
+    """Every task of the report's graph (workflows with their branches) -> its hash, from a freshly read config."""
+    from tasks.base import _load
+    from tasks.plotting import PlotSignificance
+
+    _load.cache_clear()
+    out = {}
+
+    def walk(task):
+        branch = task.is_branch() if hasattr(task, "is_branch") else True
+        parts = (task.task_family, getattr(task, "model", "") if branch else "",
+                 task.branch_data if hasattr(task, "is_branch") and branch else "")
+        key = "/".join(str(x) if not isinstance(x, tuple) else "/".join(map(str, x)) for x in parts if x != "")
+        if key in out:
+            return
+        out[key] = task.config_hash()
+        is_workflow = hasattr(task, "get_branch_tasks") and not task.is_branch()
+        for up in (task.get_branch_tasks().values() if is_workflow else task.upstream()):
+            walk(up)
+
+    walk(PlotSignificance(version="t", config=path))
+    return out
+
+
+def _changed(a: dict, b: dict) -> set[str]:
+    return {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+
+
+def test_model_edit_changes_only_its_training_and_after(tmp_path):
+    base = _graph_hashes(_copy_config(tmp_path))
+    edited = _graph_hashes(_copy_config(tmp_path, lambda d: d["models"]["wnae"].update(epochs=5)))
+    assert _changed(base, edited) == {"TrainWNAE/wnae/wnae", "Infer/wnae", "PlotSignificance"}
+
+
+def test_changed_default_makes_exactly_its_dependents_stale(tmp_path, monkeypatch):
+    """Hashes cover the resolved config: a default changed in the code (not in the YAML) reruns what reads it."""
+    from analysis.models.registry import DEFAULTS
+
+    path = _copy_config(tmp_path)
+    base = _graph_hashes(path)
+    monkeypatch.setitem(DEFAULTS["wnae"], "patience", DEFAULTS["wnae"]["patience"] + 1)
+    assert _changed(base, _graph_hashes(path)) == {"TrainWNAE/wnae/wnae", "Infer/wnae", "PlotSignificance"}
+    monkeypatch.undo()
+    from analysis.generation import detector
+
+    monkeypatch.setitem(detector.DEFAULT_DETECTOR, "calo_min_e", detector.DEFAULT_DETECTOR["calo_min_e"] + 0.1)
+    changed = _changed(base, _graph_hashes(path))
+    assert changed == set(base)  # the detector response: every generated event, so everything
+    monkeypatch.undo()
+    assert _changed(base, _graph_hashes(path)) == set()
 
 
 def test_selection_edit_keeps_generation(tmp_path):
-    base = load_config(_copy_config(tmp_path))
-    edited = load_config(_copy_config(tmp_path, lambda d: d.update(selection="ak8_dijet_met")))
-    assert all(base.sample_hash(s) == edited.sample_hash(s) for s in base.samples)
-    assert all(base.skim_hash(s) != edited.skim_hash(s) for s in base.samples)
+    base = _graph_hashes(_copy_config(tmp_path))
+    edited = _graph_hashes(_copy_config(tmp_path, lambda d: d.update(selection="ak8_dijet_met")))
+    assert not any(k.startswith("GenerateEvents") for k in _changed(base, edited))
+    assert all(k in _changed(base, edited) for k in base if k.startswith(("SkimEvents/", "TrainWNAE/")))
+
+
+def test_signal_edit_keeps_trainings_and_other_samples(tmp_path):
+    """Adding, changing or removing a signal sample changes its own steps, the dataset, the scores and the
+    report, never the trainings or the other samples' generation, skim and tables."""
+    base = _graph_hashes(_copy_config(tmp_path))
+    add = lambda d: d["samples"].update({"svj_s_m3000_r0.3": {"events_per_chunk": 100}})  # noqa: E731
+    change = lambda d: d["samples"]["svj_s_m2000_r0.3"].update(events_per_chunk=300)  # noqa: E731
+    for edit in (add, change):
+        changed = _changed(base, _graph_hashes(_copy_config(tmp_path, edit)))
+        assert not any(k.startswith("Train") for k in changed)
+        assert not any("qcd" in k or "ttbar" in k for k in changed)
+        assert {"FeatureDataset", "Infer/wnae", "PlotSignificance"} <= changed
+    removed = _graph_hashes(_copy_config(tmp_path, lambda d: d["samples"].update({"svj_s_m3000_r0.3": {}})))
+    back = _graph_hashes(_copy_config(tmp_path))
+    assert back == base and removed != base
 
 
 @pytest.mark.parametrize("edit, words", [

@@ -45,11 +45,33 @@ def test_nonfinite_dropped_counted_and_weights(tmp_path):
 
 def test_split_keeps_events_together_and_is_reproducible():
     event = np.repeat(np.arange(5000, dtype=np.uint64), 2)
-    s1, s2 = assign_split(event, [0.7, 0.15, 0.15], 9), assign_split(event, [0.7, 0.15, 0.15], 9)
+    split = lambda ev, seed=9, sample="qcd": assign_split(sample, ev, [0.7, 0.15, 0.15], seed)  # noqa: E731
+    s1, s2 = split(event), split(event)
     assert np.array_equal(s1, s2)
     assert (s1[0::2] == s1[1::2]).all()
     assert np.allclose(np.bincount(s1) / len(s1), [0.7, 0.15, 0.15], atol=0.02)
-    assert not np.array_equal(s1, assign_split(event, [0.7, 0.15, 0.15], 10))
+    assert not np.array_equal(s1, split(event, seed=10))
+    assert not np.array_equal(s1, split(event, sample="ttbar"))
+    # a jet's split is its own: the same events in another order, or among others, keep theirs
+    assert np.array_equal(split(event[::-1]), s1[::-1])
+    more = np.concatenate([event, np.arange(5000, 9000, dtype=np.uint64)])
+    assert np.array_equal(split(more)[:len(event)], s1)
+
+
+def test_adding_a_sample_keeps_the_training_rows(tmp_path):
+    """What a background-only model trains on (rows, split, scaler) is the same with another signal added."""
+    bkg = {"name": "bkg", "label": 0, "table": _table(300, 1), "xsec_pb": 1.0, "sum_genweight": 300.0}
+    sig = {"name": "sig", "label": 1, "table": _table(100, 2), "xsec_pb": 1.0, "sum_genweight": 100.0}
+    sig2 = {"name": "sig2", "label": 1, "table": _table(80, 3), "xsec_pb": 1.0, "sum_genweight": 80.0}
+    out = []
+    for i, samples in enumerate(([sig, bkg], [sig2, bkg, sig])):
+        path = str(tmp_path / f"d{i}.h5")
+        build_dataset(samples, ["a", "b", "c"], [0.7, 0.15, 0.15], 1, "standard", path)
+        d = load_dataset(path)
+        rows = d["label"] == 0
+        out.append((d["features"][rows], d["split"][rows], d["scaler_offset"], d["scaler_scale"]))
+    for a, b in zip(*out):
+        assert np.array_equal(a, b)
 
 
 def test_sample_without_jets_is_named(tmp_path):

@@ -84,7 +84,8 @@ class TrainModel(Task, law.LocalWorkflow, RemoteWorkflow):
     def run(self):
         path = self.input()["dataset"].path
         data = load_dataset(path)
-        train, val, test = data.rows("train", "background"), data.rows("val", "background"), data.rows("test")
+        train, val = data.rows("train", "background"), data.rows("val", "background")
+        test = data.rows("test") & (data.rows(label="background") | data.rows(label="signal"))  # the monitor AUC
         device = self.cfg.training.get("device", "auto")
         workdir = self.local_path("work")
         mcfg = self.model_cfg()

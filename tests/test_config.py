@@ -1,4 +1,5 @@
 """Config resolution, validation messages and the per-section hashes that drive staleness."""
+import copy
 import shutil
 from pathlib import Path
 
@@ -69,11 +70,13 @@ def test_model_edit_changes_only_its_training_and_after(tmp_path):
 
 def test_changed_default_makes_exactly_its_dependents_stale(tmp_path, monkeypatch):
     """Hashes cover the resolved config: a default changed in the code (not in the YAML) reruns what reads it."""
-    from analysis.models.registry import DEFAULTS
+    from analysis.models.registry import get_kind
 
     path = _copy_config(tmp_path)
     base = _graph_hashes(path)
-    monkeypatch.setitem(DEFAULTS["wnae"], "patience", DEFAULTS["wnae"]["patience"] + 1)
+    wnae = get_kind("wnae")
+    changed_defaults = wnae.defaults() | {"patience": wnae.defaults()["patience"] + 1}
+    monkeypatch.setattr(wnae, "defaults", lambda: copy.deepcopy(changed_defaults))  # this kind's only
     assert _changed(base, _graph_hashes(path)) == {"TrainWNAE/wnae/wnae", "Infer/wnae", "PlotSignificance"}
     monkeypatch.undo()
     from analysis.generation import detector

@@ -22,7 +22,7 @@ import yaml
 
 from analysis.event_features import event_feature_names
 from analysis.features import available_features
-from analysis.features.representations import available_representations, check_representation_name
+from analysis.features.representations import check_representation_name
 from analysis.generation.catalogue import expand_grids
 from analysis.generation.detector import resolve_detector
 from analysis.config_schema import SECTIONS, Features, Sample, check_safe_name
@@ -36,7 +36,7 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
 TOP_KEYS = {
     "description", "generation", "samples", "selection", "features", "dataset", "models",
-    "training", "plots", "inputs",
+    "training", "plots", "inputs", "versions",
 }
 
 
@@ -59,6 +59,7 @@ class Config:
     training: dict
     plots: dict
     inputs: dict
+    versions: dict[str, str] = field(default_factory=dict)
     description: str = ""
     raw: dict = field(default_factory=dict, repr=False)
 
@@ -285,12 +286,17 @@ def load_config(name: str) -> Config:
         if wanted is not None and wanted not in dataset["representations"]:
             raise ConfigError(f"{path}: models.{m}: needs the '{wanted}' representation of the jets; "
                               f"add it to dataset.representations (now: {dataset['representations']})")
+    versions = raw.get("versions") or {}
+    _require(isinstance(versions, dict), path, "versions", "a mapping of task name -> version (e.g. FeatureDataset: v1)")
+    for task, version in versions.items():
+        _safe(path, "versions", task)
+        _safe(path, f"versions.{task}", version)
     description = raw.get("description", "")
     _require(isinstance(description, str), path, "description", "a text")
     return Config(
         name=path.stem, path=str(path), generation=generation, samples=samples, selection=selection,
         features=features, dataset=dataset, models=models, training=section["training"],
-        plots=section["plots"], inputs=section["inputs"], description=description, raw=raw,
+        plots=section["plots"], inputs=section["inputs"], versions=versions, description=description, raw=raw,
     )
 
 

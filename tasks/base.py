@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import re
 import signal
 from collections import OrderedDict
-from pathlib import Path
 
 import law
 import luigi
@@ -90,8 +88,33 @@ class Task(law.Task):
         self.__dict__["_hash_memo"] = (self.cfg, value)
         return value
 
+    def families(self) -> list[str]:
+        """This task's family and those of its base tasks (TrainWNAE, TrainModel): what a version is set for."""
+        return [c.get_task_family() for c in type(self).__mro__
+                if isinstance(c, type) and issubclass(c, Task) and c is not Task]
+
+    def stage_version(self) -> str:
+        """This task's version: the study's ``versions:`` entry for it (or a base task), else law.cfg's
+        ``[versions]`` one, else ``--version``. So ``versions: {FeatureDataset: v1}`` with ``--version v2``
+        trains v2 models on the v1 dataset without regenerating anything."""
+        check_version_keys(self.cfg)
+        for fam in self.families():
+            if fam in self.cfg.versions:
+                return self.cfg.versions[fam]
+        cfg_versions = law_cfg_versions()
+        for fam in self.families():
+            if fam.lower() in cfg_versions:
+                return cfg_versions[fam.lower()]
+        return self.version
+
+    def path_label(self) -> str:
+        """A readable name put before the hash in the output folder (a sample, a model); '' for none."""
+        return ""
+
     def store_parts(self) -> OrderedDict:
-        return OrderedDict([("task", self.task_family), ("version", self.version), ("hash", self.config_hash())])
+        label = self.path_label()
+        return OrderedDict([("task", self.task_family), ("version", self.stage_version()),
+                            ("hash", f"{label}__{self.config_hash()}" if label else self.config_hash())])
 
     def local_path(self, *parts: str) -> str:
         return str(data_path().joinpath(*self.store_parts().values(), *parts))
@@ -100,14 +123,13 @@ class Task(law.Task):
         cls = law.LocalDirectoryTarget if directory else law.LocalFileTarget
         return cls(self.local_path(*parts))
 
-    def write_config_snapshot(self) -> None:
-        """The resolved config beside the outputs, so a user can see what a hash stands for."""
-        path = Path(self.local_path("config.json"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        snap = {k: getattr(self.cfg, k) for k in ("generation", "samples", "selection", "features",
-                                                    "dataset", "models", "training", "plots", "inputs")}
-        with atomic_paths(str(path)) as (tmp,):
-            Path(tmp).write_text(json.dumps(snap, indent=1, sort_keys=True, default=str))
+    def identity(self) -> dict:
+        """What the hash stands for, written as ``config.json`` beside the outputs: the resolved config this
+        task reads and the version and hash of each task it reads from."""
+        ups = {f"{u.task_family}/{u.path_label()}".rstrip("/"): f"{u.stage_version()}/{u.config_hash()}"
+               for u in self.upstream()}
+        return {"task": self.task_family, "version": self.stage_version(), "hash": self.config_hash(),
+                "config": self.config_parts(), "upstream": dict(sorted(ups.items()))}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -139,6 +161,52 @@ def _locked(run):
                 remove_stale(path)
             return run(self)
     return locked_run
+
+
+# the tasks that can take a version of their own (``versions:`` in a study, ``[versions]`` in law.cfg);
+# tests/test_config.py checks this against the task classes
+STAGES = ("SampleWorkflow", "GenerateEvents", "ExportDarkMachines", "SkimEvents", "JetTables", "FeatureDataset",
+          "TrainModel", "Infer", "ExportModel", "PlotSignificance", "PlotValidation")
+
+
+def stage_names() -> tuple[str, ...]:
+    from analysis.models.registry import kinds
+
+    return STAGES + tuple(k.task for k in kinds().values())
+
+
+def law_cfg_versions() -> dict[str, str]:
+    """law.cfg's ``[versions]`` (task name -> version; names lower-cased by the config parser), checked."""
+    cfg = law.config.Config.instance()
+    if not cfg.has_section("versions"):
+        return {}
+    out = {k.lower(): cfg.get_expanded("versions", k) for k in cfg.options("versions")}
+    known = {s.lower() for s in stage_names()}
+    for task, version in out.items():
+        where = f"{cfg.config_file or 'law.cfg'}: [versions] {task}"
+        if task not in known:
+            raise ConfigError(f"{where}: not a task (tasks: {', '.join(stage_names())})")
+        try:
+            check_safe_name(version)
+        except ValueError as e:
+            raise ConfigError(f"{where} = {version!r}: {e}") from None
+    return out
+
+
+def check_version_keys(cfg: Config) -> None:
+    """Every task named in the study's ``versions:`` exists."""
+    for task, version in cfg.versions.items():
+        if task not in stage_names():
+            raise ConfigError(f"{cfg.path}: key 'versions.{task}' = {version!r}: not a task "
+                              f"(tasks: {', '.join(stage_names())})")
+
+
+@Task.event_handler(luigi.Event.SUCCESS)
+def _write_identity(task: Task) -> None:
+    """``config.json`` beside a finished task's outputs (a workflow's are its branches')."""
+    if isinstance(task, law.BaseWorkflow) and not task.is_branch():
+        return
+    write_json(task.local_path("config.json"), task.identity())
 
 
 @Task.event_handler(luigi.Event.PROCESS_FAILURE)

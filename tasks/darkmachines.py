@@ -29,8 +29,8 @@ class ExportDarkMachines(SampleWorkflow):
         return GenerateEvents.req(self, branch=self.branch)
 
     def output(self):
-        return {"events": self.local_target(self.sample, f"chunk{self.chunk}.csv"),
-                "meta": self.local_target(self.sample, f"chunk{self.chunk}.json")}
+        return {"events": self.local_target(f"chunk{self.chunk}.csv"),
+                "meta": self.local_target(f"chunk{self.chunk}.json")}
 
     def run(self):
         inp, out = self.input(), self.output()

@@ -27,7 +27,7 @@ class JetTables(SampleWorkflow):
         return SkimEvents.req(self, branch=self.branch)
 
     def output(self):
-        return self.local_target(self.sample, f"chunk{self.chunk}_jets.h5")
+        return self.local_target(f"chunk{self.chunk}_jets.h5")
 
     def run(self):
         cfg, inp = self.cfg, self.input()
@@ -103,4 +103,3 @@ class FeatureDataset(Task):
             for name, acc in per_sample.items():
                 summary[name]["files_skipped"] = acc["skipped"]
             write_json(summary_tmp, summary)
-        self.write_config_snapshot()

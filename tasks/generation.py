@@ -39,6 +39,9 @@ class SampleWorkflow(Task, law.LocalWorkflow, RemoteWorkflow):
     def chunk(self) -> int:
         return self.branch_data[1]
 
+    def path_label(self) -> str:
+        return self.sample if self.is_branch() else ""
+
     def sample_spec(self) -> dict:
         """This branch's sample as configured, without its label (which does not change its events)."""
         return {"sample": self.sample} | {k: v for k, v in self.cfg.samples[self.sample].items() if k != "label"}
@@ -51,8 +54,8 @@ class GenerateEvents(SampleWorkflow):
         return {"spec": self.sample_spec(), "generation": self.cfg.generation}
 
     def output(self):
-        return {"events": self.local_target(self.sample, f"chunk{self.chunk}.root"),
-                "meta": self.local_target(self.sample, f"chunk{self.chunk}.json")}
+        return {"events": self.local_target(f"chunk{self.chunk}.root"),
+                "meta": self.local_target(f"chunk{self.chunk}.json")}
 
     def run(self):
         spec = self.cfg.samples[self.sample]

@@ -17,10 +17,8 @@ class Infer(Task):
 
     model = luigi.Parameter(default="ae", description="model name in the config's models section")
 
-    def store_parts(self):
-        parts = super().store_parts()
-        parts["model"] = self.model
-        return parts
+    def path_label(self) -> str:
+        return self.model
 
     def requires(self):
         return {"dataset": FeatureDataset.req(self), "model": train_task(self, self.model)}

@@ -47,8 +47,8 @@ class SkimEvents(SampleWorkflow):
         return self._writer(self.cfg.samples[self.sample].get("format", "nanoaod")).req(self, branch=self.branch)
 
     def output(self):
-        return {"events": self.local_target(self.sample, f"chunk{self.chunk}.root"),
-                "cutflow": self.local_target(self.sample, f"chunk{self.chunk}_cutflow.json")}
+        return {"events": self.local_target(f"chunk{self.chunk}.root"),
+                "cutflow": self.local_target(f"chunk{self.chunk}_cutflow.json")}
 
     def run(self):
         out, spec = self.output(), self.cfg.samples[self.sample]

@@ -21,7 +21,7 @@ from tasks.remote import RemoteWorkflow
 class TrainModel(Task, law.LocalWorkflow, RemoteWorkflow):
     """Train the config's models of this task's kind, one branch per model, on the training split's background jets.
 
-    Branch outputs sit at ``TrainWNAE/<version>/<model hash>/<model>/``, so a model's files do not depend on
+    Branch outputs sit at ``TrainWNAE/<version>/<model>__<hash>/``, so a model's files do not depend on
     how many others the config has. Checkpoints go to a work folder beside the outputs, under the outputs'
     lock (one run at a time), so a killed training resumes where it stopped; the outputs (model.pt, best.pt,
     history.json, negatives.h5) appear together only when training has finished. ``--workflow htcondor|slurm`` trains each model in its own job.
@@ -62,11 +62,8 @@ class TrainModel(Task, law.LocalWorkflow, RemoteWorkflow):
     def model_cfg(self) -> dict:
         return self.cfg.models[self.model]
 
-    def store_parts(self):
-        parts = super().store_parts()
-        if self.is_branch():
-            parts["model"] = self.model
-        return parts
+    def path_label(self) -> str:
+        return self.model if self.is_branch() else ""
 
     def workflow_requires(self):
         reqs = super().workflow_requires()

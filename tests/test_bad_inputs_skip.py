@@ -37,7 +37,7 @@ def corrupted(tmp_path, monkeypatch):
     cfg = _config(tmp_path, "skip")
     gen = GenerateEvents(version="t", config=cfg)
     assert luigi.build([gen], local_scheduler=True, workers=1, log_level="WARNING")
-    target = next(p for p in (tmp_path / "data" / "GenerateEvents").rglob("qcd/chunk1.root"))
+    target = next(p for p in (tmp_path / "data" / "GenerateEvents").rglob("qcd__*/chunk1.root"))
     target.write_bytes(b"\0garbage" * 100)
     return tmp_path, target
 

@@ -139,6 +139,53 @@ def test_model_edit_reruns_only_downstream(chain):
     assert new == {"TrainWNAE", "Infer", "PlotSignificance"}
 
 
+def test_signal_added_keeps_trainings(chain):
+    """A study with one more signal sample: every training is complete (reused as is), the report is not."""
+    from tasks.plotting import PlotSignificance
+    from tasks.training import TRAIN_TASKS
+
+    data = yaml.safe_load((chain["cfg_dir"] / "tiny.yaml").read_text())
+    data["samples"]["svj_s_m3000_r0.3"] = {"chunks": 1, "events_per_chunk": 100}
+    path = chain["cfg_dir"] / "tiny_more_signal.yaml"
+    path.write_text(yaml.safe_dump(data))
+    report = PlotSignificance(version=VERSION, config=str(path))
+    trainings = [t for t in report.upstream() if type(t) in TRAIN_TASKS.values()]
+    assert len(trainings) == 4 and all(t.complete() for t in trainings)
+    assert not report.complete()
+
+
+def test_train_v2_on_dataset_v1(chain):
+    """`versions: {FeatureDataset: <v1>}` and --version v2: the AE trains again under v2 on the existing
+    dataset; nothing before the dataset runs, and config.json beside the model names the dataset's version."""
+    from tasks.training import TRAIN_TASKS
+
+    data = yaml.safe_load((chain["cfg_dir"] / "tiny.yaml").read_text())
+    data["versions"] = {"FeatureDataset": VERSION}
+    path = chain["cfg_dir"] / "tiny_v2.yaml"
+    path.write_text(yaml.safe_dump(data))
+    before = _mtimes(chain["data"])
+    task = TRAIN_TASKS["ae"](version="v2", config=str(path), branch=0)
+    assert _build(task)
+    after = _mtimes(chain["data"])
+    assert all(after.get(n) == t for n, t in before.items())
+    new = sorted(set(after) - set(before))
+    assert new and all(n.startswith(f"TrainAE/v2/ae__{task.config_hash()}/") for n in new), new
+    identity = json.loads(Path(task.local_path("config.json")).read_text())
+    assert identity["upstream"]["FeatureDataset"].startswith(f"{VERSION}/")
+    assert identity["config"]["model"]["kind"] == "ae" and identity["version"] == "v2"
+
+
+def test_config_json_beside_every_output(chain):
+    folders = {p.parent for p in chain["data"].rglob("*") if p.is_file() and p.name != "config.json"
+               and "jobs" not in p.parts}
+    folders = {f for f in folders if f.relative_to(chain["data"]).parts[1] == VERSION and len(
+        f.relative_to(chain["data"]).parts) == 3}
+    assert len(folders) > 10
+    for f in folders:
+        identity = json.loads((f / "config.json").read_text())
+        assert f.name.endswith(identity["hash"]) and identity["task"] == f.parts[-3]
+
+
 def test_law_cli_print_status(chain):
     env = dict(os.environ, DATA_PATH=str(chain["data"]), LAW_HOME=str(chain["base"] / ".law"),
                LAW_CONFIG_FILE=str(ROOT / "law.cfg"), PYTHONPATH=str(ROOT))
@@ -244,7 +291,7 @@ def test_killed_trainings_are_reported_and_resume_to_the_same_outputs(chain, tmp
                              "--branch", "0", "--workers", "2"], env=env, cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
-    while not list(data.glob("TrainNAE/*/*/nae/work/checkpoint.pt")):  # the worker is training
+    while not list(data.glob("TrainNAE/*/nae__*/work/checkpoint.pt")):  # the worker is training
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0][-3000:]
         time.sleep(0.02)
     (worker,) = _workers({proc.pid})

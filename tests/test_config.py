@@ -260,3 +260,35 @@ def test_law_refuses_bad_config_before_any_job(tmp_path):
     assert out.returncode != 0
     assert f"ConfigError: {path}: key 'training.devic': unknown key" in out.stdout + out.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_stage_names_are_the_tasks():
+    """Every task class can take a version of its own; the study's `versions:` names are checked against them."""
+    import tasks.darkmachines  # noqa: F401
+    import tasks.export  # noqa: F401
+    import tasks.plotting  # noqa: F401
+    import tasks.validation  # noqa: F401
+    from tasks.base import Task, stage_names
+
+    def subclasses(c):
+        return {c} | {s for d in c.__subclasses__() for s in subclasses(d)}
+
+    assert set(stage_names()) == {c.get_task_family() for c in subclasses(Task) - {Task}}
+
+
+def test_versions_per_stage(tmp_path):
+    from tasks.plotting import PlotSignificance
+    from tasks.training import TRAIN_TASKS
+
+    path = _copy_config(tmp_path, lambda d: d.update(versions={"FeatureDataset": "v1", "TrainModel": "v3"}))
+    report = PlotSignificance(version="v2", config=path)
+    parts = {t.task_family: t.store_parts()["version"] for t in report.upstream()}
+    assert parts == {"FeatureDataset": "v1", "Infer": "v2", "TrainAE": "v3", "TrainNAE": "v3", "TrainWNAE": "v3",
+                     "TrainGraphWNAE": "v3"}
+    train = TRAIN_TASKS["wnae"].req(report, branch=0, _exclude={"workflow", "branches"})
+    assert train.local_path().endswith(f"TrainWNAE/v3/wnae__{train.config_hash()}")
+    bad = _copy_config(tmp_path, lambda d: d.update(versions={"TrainWNEA": "v1"}))
+    with pytest.raises(ConfigError, match="versions.TrainWNEA' = 'v1': not a task"):
+        PlotSignificance(version="v2", config=bad).store_parts()
+    with pytest.raises(ConfigError, match="versions.FeatureDataset' = '../v1'"):
+        load_config(_copy_config(tmp_path, lambda d: d.update(versions={"FeatureDataset": "../v1"})))

@@ -51,7 +51,7 @@ def _one(data, pattern):
 
 
 def test_csv_export_reads_back_and_channel_cut_flow_matches_a_hand_count(dm_chain):
-    path = _one(dm_chain, "ExportDarkMachines/dm/*/ttbar/chunk0.csv")
+    path = _one(dm_chain, "ExportDarkMachines/dm/ttbar__*/chunk0.csv")
     lines = path.read_text().splitlines()
     assert len(lines) == 300 and lines[0].count(";") >= 5
     events, notes = read_input(str(path), "darkmachines")
@@ -59,7 +59,7 @@ def test_csv_export_reads_back_and_channel_cut_flow_matches_a_hand_count(dm_chai
     jets = events.Jet[(events.Jet.pt > 20) & (abs(events.Jet.eta) < 2.8)]
     ht = ak.to_numpy(ak.sum(jets.pt, axis=1))
     passed = int(np.sum((ht >= 600) & (ak.to_numpy(events.MET.pt) >= 100)))
-    flow = json.loads(_one(dm_chain, "SkimEvents/dm/*/ttbar/chunk0_cutflow.json").read_text())
+    flow = json.loads(_one(dm_chain, "SkimEvents/dm/ttbar__*/chunk0_cutflow.json").read_text())
     assert [r["cut"] for r in flow["cutflow"]] == ["all", "ht", "met"]
     assert flow["cutflow"][-1]["events"] == passed > 0
 

@@ -62,15 +62,6 @@ class Sample(Section):
                                           "instead of generating")
     format: Literal[tuple(FORMATS)] = Field("nanoaod", description="how the events are read")
 
-    @field_validator("params", mode="before")
-    @classmethod
-    def _integral_counts(cls, v: Any) -> Any:  # n_c, n_f must stay integers, not become floats
-        if isinstance(v, dict):
-            for k in ("n_c", "n_f"):
-                if k in v and (isinstance(v[k], bool) or not isinstance(v[k], int)):
-                    raise ValueError(f"params.{k} must be a positive integer")
-        return v
-
     @model_validator(mode="after")
     def _source(self) -> "Sample":
         if self.files is None and self.process is None:

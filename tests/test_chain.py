@@ -154,25 +154,29 @@ def test_signal_added_keeps_trainings(chain):
     assert not report.complete()
 
 
-def test_train_v2_on_dataset_v1(chain):
-    """`versions: {FeatureDataset: <v1>}` and --version v2: the AE trains again under v2 on the existing
-    dataset; nothing before the dataset runs, and config.json beside the model names the dataset's version."""
+def test_train_v2_on_dataset_v1(chain, tmp_path, monkeypatch):
+    """`versions: {FeatureDataset: <v1>}` and --version v2, in a DATA_PATH holding only the v1 dataset: the AE
+    trains under v2 on it, nothing before the dataset runs (no events, skims or tables appear), and config.json
+    beside the model names the dataset's version."""
     from tasks.training import TRAIN_TASKS
 
     data = yaml.safe_load((chain["cfg_dir"] / "tiny.yaml").read_text())
     data["versions"] = {"FeatureDataset": VERSION}
     path = chain["cfg_dir"] / "tiny_v2.yaml"
     path.write_text(yaml.safe_dump(data))
-    before = _mtimes(chain["data"])
+    shutil.copytree(chain["data"] / "FeatureDataset", tmp_path / "FeatureDataset")
+    monkeypatch.setenv("DATA_PATH", str(tmp_path))
     task = TRAIN_TASKS["ae"](version="v2", config=str(path), branch=0)
     assert _build(task)
-    after = _mtimes(chain["data"])
-    assert all(after.get(n) == t for n, t in before.items())
-    new = sorted(set(after) - set(before))
-    assert new and all(n.startswith(f"TrainAE/v2/ae__{task.config_hash()}/") for n in new), new
-    identity = json.loads(Path(task.local_path("config.json")).read_text())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["FeatureDataset", "TrainAE"]
+    (folder,) = (tmp_path / "TrainAE").glob("*/*")
+    assert folder.relative_to(tmp_path / "TrainAE").as_posix() == f"v2/ae__{task.config_hash()}"
+    identity = json.loads((folder / "config.json").read_text())
     assert identity["upstream"]["FeatureDataset"].startswith(f"{VERSION}/")
     assert identity["config"]["model"]["kind"] == "ae" and identity["version"] == "v2"
+    # the same seeds and rows: the same weights as the v1 training
+    ref = chain["data"] / "TrainAE" / VERSION / folder.name / "best.pt"
+    assert (folder / "best.pt").read_bytes() == ref.read_bytes()
 
 
 def test_config_json_beside_every_output(chain):

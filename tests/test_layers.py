@@ -7,14 +7,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # bottom first; a module may import its own layer and those below (the longest matching prefix decides)
 LAYERS = [
-    ["analysis.accelerated", "analysis.atomic", "analysis.locks"],  # run-time switch, file writing and locking
+    ["analysis.accelerated", "analysis.atomic", "analysis.locks",  # run-time switch, file writing and locking
+     "analysis.schema"],  # the base of the config schemas
     ["analysis.kinematics", "analysis.models.options"],
     ["analysis.io"],
     ["analysis.generation", "analysis.selection"],
     ["analysis.features"],
     ["analysis.event_features", "analysis.dataset", "analysis.metrics", "analysis.challenge"],
     ["analysis.models"],
-    ["analysis.config", "analysis.training", "analysis.export"],
+    ["analysis.config", "analysis.config_schema", "analysis.training", "analysis.export"],
     ["analysis.diagnostics", "analysis.plotting", "analysis.report"],
     ["analysis.sensitivity"],
     ["tasks"],

@@ -59,7 +59,7 @@ def test_skip_counts_and_renormalises(corrupted):
 
     ds = FeatureDataset(version="t", config=_config(tmp_path, "skip"))
     assert luigi.build([ds], local_scheduler=True, workers=1, log_level="WARNING")
-    flows = {p.name: json.loads(p.read_text()) for p in (tmp_path / "data" / "SkimEvents").rglob("qcd/*_cutflow.json")}
+    flows = {p.name: json.loads(p.read_text()) for p in (tmp_path / "data" / "SkimEvents").rglob("qcd__*/*_cutflow.json")}
     assert str(target) in flows["chunk1_cutflow.json"]["skipped"]
     assert "skipped" not in flows["chunk0_cutflow.json"]
     summary = json.loads(Path(ds.output()["summary"].path).read_text())

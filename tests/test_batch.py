@@ -156,7 +156,7 @@ def _files(data: Path, task: str) -> dict[str, Path]:
 
 def _assert_events_equal(ctx: dict, where: str):
     ref, got = _files(ctx["base"] / "local", "GenerateEvents"), _files(ctx["base"] / where, "GenerateEvents")
-    assert sorted(got) == sorted(ref) and len(ref) == 4  # same paths: 2 samples x (events, meta)
+    assert sorted(got) == sorted(ref) and len(ref) == 6  # same paths: 2 samples x (events, meta, config.json)
     for name, path in ref.items():
         if name.endswith(".json"):
             assert json.loads(got[name].read_text()) == json.loads(path.read_text()), name
@@ -171,7 +171,7 @@ def _assert_events_equal(ctx: dict, where: str):
 
 def _assert_training_equal(ctx: dict, where: str):
     ref, got = _files(ctx["base"] / "local", "TrainWNAE"), _files(ctx["base"] / where, "TrainWNAE")
-    assert sorted(got) == sorted(ref) and any(n.endswith("wnae/best.pt") for n in ref)
+    assert sorted(got) == sorted(ref) and any("/wnae__" in n and n.endswith("/best.pt") for n in ref)
     for name, path in ref.items():
         if name.endswith("history.json"):  # all but the timings
             a, b = json.loads(path.read_text()), json.loads(got[name].read_text())

@@ -306,19 +306,19 @@ def test_killed_trainings_are_reported_and_resume_to_the_same_outputs(chain, tmp
 
     # an orphan: a run's main process killed while its workers train on (adopted by init); the next run waits
     orphaned = _fork_trainings(data, cfg)
-    while not list(data.glob("TrainAE/*/*/ae/work/checkpoint.pt")):
+    while not list(data.glob("TrainAE/*/ae__*/work/checkpoint.pt")):
         assert time.monotonic() < deadline
         time.sleep(0.02)
     workers = set(_workers({orphaned}))
     os.kill(orphaned, signal.SIGKILL)
     os.waitpid(orphaned, 0)
-    (lock,) = data.glob("TrainAE/*/*/ae/.*.lock")
+    (lock,) = data.glob("TrainAE/*/ae__*/.*.lock")
     assert json.loads(lock.read_text())["pid"] in workers  # the orphan still holds the training's lock
     follower = _fork_trainings(data, cfg)
     assert os.waitstatus_to_exitcode(os.waitpid(follower, 0)[1]) == 0  # waited for the orphans, then complete
     for task in SOAK_TASKS:
         _assert_same_as_chain(chain, data, task)
-        shutil.rmtree(next((data / task).glob(f"{VERSION}/*/*")))  # the soak below trains both again
+        shutil.rmtree(next((data / task).glob(f"{VERSION}/*")))  # the soak below trains both again
 
     rng, runners, kills = random.Random(1), set(), 0
     end = time.monotonic() + SOAK_S

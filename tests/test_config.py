@@ -262,6 +262,28 @@ def test_law_refuses_bad_config_before_any_job(tmp_path):
     assert not (tmp_path / "data").exists()
 
 
+
+def test_law_print_output_names_readable_paths(tmp_path):
+    """The README's `law run PlotSignificance --version v1 --print-output 1`: every output path, readable
+    (<Task>/<version>/<sample or model>__<hash>), and nothing written."""
+    import os
+    import subprocess
+    import sys
+
+    root = CONFIG_DIR.parent
+    env = dict(os.environ, DATA_PATH=str(tmp_path / "data"), LAW_HOME=str(tmp_path / ".law"),
+               LAW_CONFIG_FILE=str(root / "law.cfg"), PYTHONPATH=str(root))
+    law = str(Path(sys.executable).with_name("law"))
+    out = subprocess.run([law, "run", "tasks.plotting.PlotSignificance", "--version", "v1", "--config",
+                          _copy_config(tmp_path), "--print-output", "1"],
+                         env=env, cwd=root, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    data = f"file://{tmp_path / 'data'}"
+    for part in ("TrainWNAE/v1/wnae__", "Infer/v1/ae__", "FeatureDataset/v1/", "PlotSignificance/v1/"):
+        assert f"{data}/{part}" in out.stdout, part
+    assert not (tmp_path / "data").exists()
+
+
 def test_stage_names_are_the_tasks():
     """Every task class can take a version of its own; the study's `versions:` names are checked against them."""
     import tasks.darkmachines  # noqa: F401

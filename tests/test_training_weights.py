@@ -31,7 +31,7 @@ def test_training_sees_the_weighted_mixture_and_records_the_validation_noise(tmp
     x_val, w_val = np.concatenate([a[:300], b[:300]]), np.r_[np.zeros(300), np.ones(300)]
     y_mon = np.r_[np.zeros(300), np.ones(300)]
     cfg = {"kind": "wnae", "hidden": [16], "latent": 1, "epochs": 2, "batch_size": 128, "lr": 5e-3,
-           "val_samples": 100, "val_draws": 4,
+           "val_samples": 100, "val_draws": 4, "wasserstein": {"grad_through_chain": False},  # the cheap estimator
            "sampler": {"noise": 0.05, "step_size": 0.2, "temperature": 1.0, "bounds": [-4.0, 4.0]}}
     hist = train_model(cfg, x, x_val, str(tmp_path), seed=3, w_train=w, w_val=w_val,
                        monitor=(np.concatenate([b[300:600], a[300:600]]), y_mon, np.ones(600)))
@@ -39,5 +39,6 @@ def test_training_sees_the_weighted_mixture_and_records_the_validation_noise(tmp
     model = load_model(str(tmp_path / "model.pt"))
     assert score(model, a[:300]).mean() > 5 * score(model, b[:300]).mean()
     assert hist["monitor_auc"][-1] > 0.9  # the unseen population a is the anomaly
-    one = train_model({**cfg, "val_draws": 1}, x, x_val, str(tmp_path / "one"), seed=3, w_train=w, w_val=w_val)
-    assert one["val_wasserstein_err"] == [None, None]
+    one = train_model({**cfg, "val_draws": 1, "epochs": 1}, x[1500:2000], x_val, str(tmp_path / "one"), seed=3,
+                      w_train=w[1500:2000], w_val=w_val)
+    assert one["val_wasserstein_err"] == [None]

@@ -20,7 +20,6 @@ from typing import Any
 
 import yaml
 
-from analysis.event_features import event_feature_names
 from analysis.features import available_features
 from analysis.features.representations import check_representation_name
 from analysis.generation.catalogue import expand_grids

@@ -223,6 +223,11 @@ def build_dataset(samples: list[dict], feature_names: list[str], split: list[flo
         f.attrs["scaler_offset"] = offset
         f.attrs["scaler_scale"] = scale
         f.attrs["event_view"] = "rows with equal (sample_id, event) are one event; jet_index 0, 1: its leading jets"
+        # the file describes its codes and units itself (analysis.results reads them)
+        f["split"].attrs["codes"] = json.dumps(dict(enumerate(SPLITS)))
+        f["label"].attrs["codes"] = json.dumps(dict(enumerate(LABELS)))
+        f["weight"].attrs["unit"] = "pb per event: xsec x genWeight / sum of the sample's genWeight (per jet)"
+        f["event_mjj"].attrs["unit"] = f["event_mt"].attrs["unit"] = f["event_met"].attrs["unit"] = "GeV"
         f.attrs["representations"] = np.array(list(representations), dtype="S")
         reps = {name: concat_representations(parts) for name, parts in representations.items()}
         for name, group in _write_representations(f, reps, compress=True).items():

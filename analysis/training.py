@@ -210,7 +210,7 @@ class StaleCheckpoint(ValueError):
 def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str, seed: int,
                 device: str | None = None, w_train: np.ndarray | None = None, resume: bool = True,
                 monitor: tuple | None = None, mass_train: np.ndarray | None = None,
-                w_val: np.ndarray | None = None) -> dict:
+                w_val: np.ndarray | None = None, on_epoch: Callable[[int, int, dict], None] | None = None) -> dict:
     """Train the model of `cfg` on standardised features; write checkpoint/best/model/history to `workdir`.
 
     `w_train`, `w_val`: event weights of the training and validation rows (None: unweighted); `monitor`:
@@ -220,7 +220,8 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
     the epoch with its validation and monitor), phase;
     None where not applicable) and 'best_epoch', the 0-based index of the selected epoch in those lists.
     `mass_train` (jet mass per training row, any unit: it is standardised here) is needed when
-    ``adversary.lambda`` > 0. Resuming from checkpoint.pt (same cfg apart from
+    ``adversary.lambda`` > 0. ``on_epoch(epoch, n_epochs, row)`` is called after each epoch with that epoch's
+    history row (to report progress). Resuming from checkpoint.pt (same cfg apart from
     `epochs`) gives bit-identical results on the CPU. Raises RuntimeError on a diverging training,
     leaving the files of the last good epoch.
     """
@@ -364,6 +365,8 @@ def train_model(cfg: dict, x_train: np.ndarray, x_val: np.ndarray, workdir: str,
         for key, value in zip(HISTORY_KEYS, (loss_m, val_loss, e_pos_m, e_neg_m, val_w, val_w_err, auc, adv_m,
                                              acc_m, opt.param_groups[0]["lr"], time.perf_counter() - t0, phase.name)):
             hist[key].append(_json_value(value))
+        if on_epoch is not None:
+            on_epoch(epoch, kind.epochs(cfg), {k: hist[k][-1] for k in HISTORY_KEYS})
         state["epoch"] = epoch + 1
         if selectable:
             sched.step(loss_m if cfg["lr_metric"] == "train" else metric)

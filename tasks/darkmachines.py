@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import shutil
 
-from analysis.io.darkmachines import write_darkmachines
-from analysis.io.inputs import read_input
 from tasks.base import atomic_paths
 from tasks.generation import GenerateEvents, SampleWorkflow
 
@@ -33,6 +31,9 @@ class ExportDarkMachines(SampleWorkflow):
                 "meta": self.local_target(f"chunk{self.chunk}.json")}
 
     def run(self):
+        from analysis.io.darkmachines import write_darkmachines
+        from analysis.io.inputs import read_input
+
         inp, out = self.input(), self.output()
         events, _ = read_input(inp["events"].path, "nanoaod", collections=["Jet", "Electron", "Muon", "Photon", "MET",
                                                                           "genWeight", "event"])

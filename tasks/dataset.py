@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 from analysis.config import short_hash
-from analysis.dataset import LABELS, build_dataset, code, concat_tables, jet_table, read_table, write_table
-from analysis.event_features import EVENT_COLLECTIONS, event_table
-from analysis.io.nanoaod import read_events
 from tasks.base import Task, atomic_paths, read_json, write_json
 from tasks.generation import SampleWorkflow
+from tasks.progress import message
 from tasks.samples import SkimEvents
 
 
@@ -30,6 +28,10 @@ class JetTables(SampleWorkflow):
         return self.local_target(f"chunk{self.chunk}_jets.h5")
 
     def run(self):
+        from analysis.dataset import jet_table, write_table
+        from analysis.event_features import EVENT_COLLECTIONS, event_table
+        from analysis.io.nanoaod import read_events
+
         cfg, inp = self.cfg, self.input()
         flow = read_json(inp["cutflow"].path)
         table = None
@@ -41,6 +43,7 @@ class JetTables(SampleWorkflow):
             events = read_events(inp["events"].path, ["FatJet", "PFCands", "MET", "genWeight", "event"])
             table = jet_table(events, cfg.selection, cfg.features["names"], cfg.dataset["jets_per_event"],
                               cfg.dataset.get("representations", []))
+        message(self, "input skipped (unreadable)" if table is None else f"{len(table['features'])} rows")
         with atomic_paths(self.output().path) as (tmp,):
             write_table(tmp, table, flow)
 
@@ -71,6 +74,8 @@ class FeatureDataset(Task):
         return {"dataset": self.local_target("dataset.h5"), "summary": self.local_target("summary.json")}
 
     def run(self):
+        from analysis.dataset import build_dataset, concat_tables, read_table
+
         cfg = self.cfg
         tables = JetTables.req(self)
         per_sample: dict[str, dict] = {s: {"tables": [], "sum_genweight": 0.0, "xsec": [], "skipped": []}

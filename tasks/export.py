@@ -4,10 +4,7 @@ from __future__ import annotations
 import json
 import os
 
-from analysis.dataset import load_dataset, scaled
-from analysis.export import check_exports, export_model
 from analysis.models.registry import is_graph
-from analysis.training import load_model
 from tasks.base import atomic_paths
 from tasks.inference import Infer
 
@@ -33,6 +30,10 @@ class ExportModel(Infer):
         return super().requires()
 
     def run(self):
+        from analysis.dataset import load_dataset, scaled
+        from analysis.export import check_exports, export_model
+        from analysis.training import load_model
+
         data = load_dataset(self.input()["dataset"]["dataset"].path)
         model = load_model(self.input()["model"]["best"].path)
         x = scaled(data)

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import law
 
-from analysis.generation import generate_sample
 from analysis.io.files import expand_files
 from tasks.base import Task, atomic_paths, write_json
+from tasks.progress import BranchLabel, message
 from tasks.remote import RemoteWorkflow
 
 
@@ -17,7 +18,7 @@ def branch_seed(base: int, sample: str, chunk: int) -> int:
     return int.from_bytes(digest[:8], "little") % 900_000_000
 
 
-class SampleWorkflow(Task, law.LocalWorkflow, RemoteWorkflow):
+class SampleWorkflow(BranchLabel, Task, law.LocalWorkflow, RemoteWorkflow):
     """A workflow with one branch per (sample, chunk) of the config; output paths carry the sample's hash."""
 
     # SkimEvents also reads samples given by `files:`: one branch per file, numbered after the generated
@@ -42,6 +43,9 @@ class SampleWorkflow(Task, law.LocalWorkflow, RemoteWorkflow):
     def path_label(self) -> str:
         return self.sample if self.is_branch() else ""
 
+    def branch_params(self) -> dict:
+        return {"sample": self.sample, "chunk": self.chunk}
+
     def sample_spec(self) -> dict:
         """This branch's sample as configured, without its label (which does not change its events)."""
         return {"sample": self.sample} | {k: v for k, v in self.cfg.samples[self.sample].items() if k != "label"}
@@ -58,10 +62,19 @@ class GenerateEvents(SampleWorkflow):
                 "meta": self.local_target(f"chunk{self.chunk}.json")}
 
     def run(self):
+        from analysis.generation import generate_sample
+
         spec = self.cfg.samples[self.sample]
         out = self.output()
         seed = branch_seed(self.cfg.generation["seed"], self.sample, self.chunk)
+        t0 = time.perf_counter()
+
+        def progress(done: int, total: int) -> None:
+            message(self, f"{done}/{total} events, {done / (time.perf_counter() - t0):.0f} events/s")
+            self.publish_progress(100.0 * done / total)
+
+        message(self, f"generating {spec['events_per_chunk']} events (seed {seed})")
         with atomic_paths(out["events"].path, out["meta"].path) as (events, meta):
             info = generate_sample(spec, spec["events_per_chunk"], seed, events,
-                                   detector=self.cfg.generation["detector"])
+                                   detector=self.cfg.generation["detector"], progress=progress)
             write_json(meta, info | {"sample": self.sample, "chunk": self.chunk})

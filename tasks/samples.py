@@ -3,15 +3,11 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
-
 from analysis.io.files import expand_files
-from analysis.io.inputs import read_input
-from analysis.io.nanoaod import InputError, write_events, write_tree
-from analysis.selection.cuts import apply_selection, required_collections
 from tasks.base import atomic_paths, read_json, write_json
 from tasks.darkmachines import ExportDarkMachines
 from tasks.generation import GenerateEvents, SampleWorkflow
+from tasks.progress import message
 
 
 class SkimEvents(SampleWorkflow):
@@ -51,6 +47,12 @@ class SkimEvents(SampleWorkflow):
                 "cutflow": self.local_target(f"chunk{self.chunk}_cutflow.json")}
 
     def run(self):
+        import numpy as np
+
+        from analysis.io.inputs import read_input
+        from analysis.io.nanoaod import InputError, write_events, write_tree
+        from analysis.selection.cuts import apply_selection, required_collections
+
         out, spec = self.output(), self.cfg.samples[self.sample]
         if self.input_file:  # normalised to the config's xsec_pb and the file's genWeight (set after reading)
             path, fmt = self.input_file, spec["format"]
@@ -77,7 +79,9 @@ class SkimEvents(SampleWorkflow):
             return
         if self.input_file:
             info |= {"sum_genweight": float(np.sum(events.genWeight)), "n_generated": len(events)}
+        message(self, f"read {len(events)} events from {path}")
         mask, flow = apply_selection(events, self.cfg.selection, events.genWeight)
+        message(self, f"{int(mask.sum())} of {len(events)} events pass the selection")
         with atomic_paths(out["events"].path, out["cutflow"].path) as (tmp, cutflow):
             write_events(tmp, events[mask])
             write_json(cutflow, info | ({"read": notes} if notes else {}) | {"cutflow": flow})

@@ -2,23 +2,21 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 
-import h5py
 import law
-import numpy as np
 
 from analysis.config import short_hash
-from analysis.dataset import load_dataset
-from analysis.models.registry import kinds, model_inputs, resolve_config
-from analysis.training import StaleCheckpoint, jet_mass, negative_snapshots, train_model
+from analysis.models.registry import kinds
 from tasks.base import Task, atomic_paths, write_json
 from tasks.dataset import FeatureDataset
+from tasks.progress import BranchLabel, message
 from tasks.remote import RemoteWorkflow
 
 
-class TrainModel(Task, law.LocalWorkflow, RemoteWorkflow):
+class TrainModel(BranchLabel, Task, law.LocalWorkflow, RemoteWorkflow):
     """Train the config's models of this task's kind, one branch per model, on the training split's background jets.
 
     Branch outputs sit at ``TrainWNAE/<version>/<model>__<hash>/``, so a model's files do not depend on
@@ -59,6 +57,9 @@ class TrainModel(Task, law.LocalWorkflow, RemoteWorkflow):
             return super().config_hash()
         return short_hash(self.config_parts(), FeatureDataset.req(self).training_hash())
 
+    def branch_params(self) -> dict:
+        return {"model": self.model}
+
     def model_cfg(self) -> dict:
         return self.cfg.models[self.model]
 
@@ -79,6 +80,14 @@ class TrainModel(Task, law.LocalWorkflow, RemoteWorkflow):
                  ("negatives", "negatives.h5"))}
 
     def run(self):
+        import h5py
+        import numpy as np
+
+        from analysis.dataset import load_dataset
+        from analysis.features.lund import LUND_FEATURES
+        from analysis.models.registry import is_graph, model_inputs, resolve_config
+        from analysis.training import StaleCheckpoint, jet_mass, negative_snapshots, train_model
+
         path = self.input()["dataset"].path
         data = load_dataset(path)
         train, val = data.rows("train", "background"), data.rows("val", "background")
@@ -94,7 +103,7 @@ class TrainModel(Task, law.LocalWorkflow, RemoteWorkflow):
             seed=int(self.cfg.training["seed"]), device=None if device == "auto" else device,
             w_train=None if weight is None else weight[train], w_val=None if weight is None else weight[val],
             monitor=(inputs(test), data["label"][test].astype(np.int64), None if weight is None else weight[test]),
-            mass_train=jet_mass(data)[train] if adversary else None,
+            mass_train=jet_mass(data)[train] if adversary else None, on_epoch=self._epoch_line,
         )
         # this run holds the outputs' lock (Task): a work folder here is one a stopped run left behind
         checkpoint = os.path.join(workdir, "checkpoint.pt")
@@ -117,8 +126,25 @@ class TrainModel(Task, law.LocalWorkflow, RemoteWorkflow):
             with h5py.File(negatives, "w") as f:  # validation negatives per epoch and the data rows (none for an AE)
                 for name, x in negative_snapshots(workdir).items():
                     f.create_dataset(name, data=x)
+                # what the columns are: the scaled input features, or a graph model's Lund node features
+                columns = [*LUND_FEATURES, "parent-edge weight"] if is_graph(mcfg) else data["feature_names"]
+                width = f["data"].shape[1] if "data" in f else len(columns)
+                f.attrs["columns"] = json.dumps(columns[:width])
+                f.attrs["rows"] = ("validation rows (data) and the negatives the sampler drew against them after each "
+                                   "epoch (epoch_NNN), in the model's scaled input space")
+                f.attrs["task"], f.attrs["hash"] = self.task_family, self.config_hash()
         os.remove(checkpoint)  # first, so a kill during the cleanup leaves nothing that looks resumable
         shutil.rmtree(workdir)
+
+    def _epoch_line(self, epoch: int, total: int, row: dict) -> None:
+        """One line per epoch (loss, E+, E-, validation W, lr, seconds) and the progress bar."""
+        def fmt(key: str) -> str:
+            value = row.get(key)
+            return "-" if value is None else f"{value:.4g}"
+
+        message(self, f"epoch {epoch + 1}/{total} [{row['phase']}] loss {fmt('loss')} E+ {fmt('e_pos')} "
+                      f"E- {fmt('e_neg')} val W {fmt('val_wasserstein')} lr {fmt('lr')} {row['time_s']:.2f} s")
+        self.publish_progress(100.0 * (epoch + 1) / total)
 
 
 def make_train_task(kind: str, task: str) -> type[TrainModel]:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 
-from analysis.plotting.validation import plot_validation, sample_distributions
 from tasks.base import Task, atomic_paths, write_json
 from tasks.generation import GenerateEvents
 
@@ -19,6 +18,8 @@ class PlotValidation(Task):
         return self.local_target("validation", directory=True)
 
     def run(self):
+        from analysis.plotting.validation import plot_validation, sample_distributions
+
         gen = GenerateEvents.req(self)
         files: dict[str, list[str]] = {s: [] for s, spec in self.cfg.samples.items() if "files" not in spec}
         for b, (sample, _chunk) in gen.branch_map.items():

@@ -7,6 +7,7 @@ section reruns only training and what follows.
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -101,7 +102,7 @@ def test_report_and_auc(chain):
     assert (report / "summary.md").read_text().count("|") > 10
     sculpt = summary["mass_sculpting"]
     assert set(sculpt) == {"ae", "nae", "wnae", "graph_wnae"} and set(sculpt["ae"]) == {"event_mt", "event_mjj", "jet_mass"}
-    assert all(0 <= j <= 1 for m in sculpt.values() for v in m.values() for j in v.values())
+    assert all(0 <= c["jsd"] <= 1 for m in sculpt.values() for v in m.values() for c in v.values())
     assert models["ae"]["svj_s_m2000_r0.3"]["max_s_over_sqrt_b_lumi"] > 0
     for name in ("sb_injected_svj_s_m2000_r0.3", "sb_lumi_svj_s_m2000_r0.3", "sculpting_jet_mass_wnae",
                  "reconstruction_ae", "negatives_wnae", "negatives_nae", "architecture_ae"):
@@ -113,6 +114,48 @@ def test_report_and_auc(chain):
     assert not (report / "reconstruction_graph_wnae.png").exists()  # the per-feature view is for flat inputs
     page = (report / "index.html").read_text()
     assert all(f'src="{p.name}"' in page for p in pngs)
+    # sections in reading order, the summary table in the page, physics labels instead of config keys
+    titles = re.findall(r"<h2>(.*?)</h2>", page)
+    assert titles[:3] == ["Summary", "Samples", "ROC curves and significance improvement"]
+    assert titles[-1] == "Training diagnostics"
+    assert page.count("<table>") >= 5 and "s-channel Z&#x27;, m = 2000 GeV, r_inv = 0.3" in page
+    assert "AUC (events, max)" in page
+    for m in models.values():  # event-level AUCs beside the jet-level ones
+        assert 0 <= m["svj_s_m2000_r0.3"]["event_max"]["auc"] <= 1
+    stats = summary["statistics"]["background"]
+    assert stats["test"]["n_eff_events"] > 10 and stats["train"]["jets"] > stats["test"]["jets"]
+    # sculpting in mjj and MT counts events (one entry each), so it keeps fewer entries than the per-jet mass
+    assert sculpt["ae"]["event_mjj"]["0.5"]["n_eff"] < sculpt["ae"]["jet_mass"]["0.5"]["n_eff"]
+
+
+def test_report_renders_in_chromium(chain, tmp_path):
+    from tests.browser import chromium, render
+
+    if chromium() is None:
+        pytest.skip("no chromium on this machine (.ci/run installs Debian's chromium)")
+    result = render(Path(chain["task"].output().path) / "index.html", tmp_path)
+    assert result["broken"] == [] and result["images"] >= 20 and result["tables"] >= 5
+
+
+def test_results_api(chain, monkeypatch):
+    """The README's results example: outputs by config and version, scores joined to their events."""
+    monkeypatch.setenv("DATA_PATH", str(chain["data"]))
+    from tasks.results import Study
+
+    study = Study(str(chain["cfg_dir"] / "tiny.yaml"), VERSION)
+    assert Path(study.paths()["report"]).exists()
+    jets = study.scores("wnae")
+    events = study.scores("wnae", level="event")
+    assert set(jets["split"]) == {"train", "val", "test"} and set(jets["label"]) == {"background", "signal"}
+    assert set(jets["sample"]) == {"qcd", "ttbar", "svj_s_m2000_r0.3"}
+    # an event's max score is the max over its jets
+    test = jets[jets["split"] == "test"]
+    by_event = test.groupby(["sample", "event"])["score"].max()
+    ev = events[events["split"] == "test"].set_index(["sample", "event"])["score_max"]
+    assert np.allclose(by_event.sort_index().to_numpy(), ev.sort_index().to_numpy(), rtol=1e-6)
+    assert (events["n_jets"] >= 1).all() and len(events) < len(jets)
+    with h5py.File(study.paths()["scores"]["wnae"]) as f:
+        assert f.attrs["task"] == "Infer" and json.loads(f.attrs["split_codes"])["2"] == "test"
 
 
 def test_second_run_does_nothing(chain):
@@ -230,6 +273,13 @@ def test_rerun_elsewhere_gives_identical_outputs(chain, tmp_path):
                           str(chain["cfg_dir"] / "tiny.yaml")], env=env, cwd=ROOT, capture_output=True,
                          text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    # progress: a start and a done line per task, an epoch line per training epoch, luigi's summary once,
+    # the FastJet banner at most once although two worker processes cluster, and the report's path last
+    log = out.stdout
+    assert "[svj] start SkimEvents(sample=qcd, chunk=1)" in log and "[svj] done  FeatureDataset in" in log
+    assert "[svj] TrainWNAE(model=wnae): epoch 8/8 [wnae] loss" in log
+    assert log.count("Luigi Execution Summary") == 2 and log.count("FastJet release") <= 1
+    assert log.strip().splitlines()[-1].startswith("[svj] report: ") and log.strip().endswith("index.html")
     first = _digests(chain["data"])
     second = _digests(tmp_path / "data")
     common = [k for k in second if not k.startswith("PlotSignificance")]

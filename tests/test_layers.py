@@ -13,10 +13,10 @@ LAYERS = [
     ["analysis.io"],
     ["analysis.generation", "analysis.selection"],
     ["analysis.features"],
-    ["analysis.event_features", "analysis.dataset", "analysis.metrics", "analysis.challenge"],
+    ["analysis.event_features", "analysis.dataset", "analysis.metrics", "analysis.challenge", "analysis.event_scores"],
     ["analysis.models"],
     ["analysis.config", "analysis.config_schema", "analysis.training", "analysis.export"],
-    ["analysis.diagnostics", "analysis.plotting", "analysis.report"],
+    ["analysis.diagnostics", "analysis.plotting", "analysis.report", "analysis.results"],
     ["analysis.sensitivity"],
     ["tasks"],
 ]

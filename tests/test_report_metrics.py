@@ -134,7 +134,11 @@ def test_auc_grids_one_per_signal_model(tmp_path):
             "signal_mmed": np.array([-1, 2000, 3000, 2000], np.float32)[sid],
             "signal_rinv": np.array([-1, 0.3, 0.3, 0.3], np.float32)[sid]}
     summary = {m: {s: {"auc": 0.7} for s in names[1:]} for m in ("ae", "wnae")}
-    files = _auc_grids(data, summary, lambda n: str(tmp_path / n))
+    files = _auc_grids(data, summary, {}, {"ae": "AE", "wnae": "WNAE"}, lambda n: str(tmp_path / n))
     # the t-channel model has one point: no grid; the s-channel one gets a grid per model
     assert sorted(os.path.basename(f) for f in files if f.endswith(".png")) == [
         "auc_grid_svj_schannel_ae.png", "auc_grid_svj_schannel_wnae.png"]
+    # two signals at the same (m_med, r_inv) but another m_dark are two grids, not one overwriting the other
+    samples = {"s_a": {"params": {"m_dark": 10}}, "s_b": {"params": {"m_dark": 20}}}
+    files = _auc_grids(data, summary, samples, {"ae": "AE", "wnae": "WNAE"}, lambda n: str(tmp_path / n))
+    assert not any(f.endswith(".png") for f in files)  # now one point per grid

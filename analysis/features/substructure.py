@@ -12,10 +12,12 @@ Undefined values are NaN, and only those: see ``registry.compute_features`` for 
 
 from __future__ import annotations
 
+import mmap
+import os
+import sys
 import warnings
 
 import awkward as ak
-import fastjet
 import numba
 import numpy as np
 
@@ -24,6 +26,33 @@ from analysis.kinematics.vectors import cartesian, delta_phi, rapidity
 # Nsubjettiness' ExclusiveJetAxes recluster with R = JetDefinition::max_allowable_R, so no particle is
 # merged with the beam and all of them end up in the N exclusive axes.
 _KT_AXES_R = 1000.0
+
+# One byte of anonymous shared memory, made when this module is imported (before a scheduler forks its
+# workers), so forked processes share it: the first to cluster lets FastJet print its banner, the others
+# do not (otherwise every luigi worker process prints it once).
+_BANNER_SHOWN = mmap.mmap(-1, 1)
+
+
+def _fastjet():
+    """The fastjet module, its banner printed at most once per run of forked processes."""
+    import fastjet
+
+    if getattr(_fastjet, "ready", False):
+        return fastjet
+    _fastjet.ready = True
+    if _BANNER_SHOWN[0]:
+        sys.stdout.flush()
+        saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        try:  # FastJet prints the banner at its first clustering in a process
+            one = ak.Array([[{"px": 1.0, "py": 0.0, "pz": 0.0, "E": 1.0}]])
+            fastjet.ClusterSequence(one, fastjet.JetDefinition(fastjet.kt_algorithm, 0.4)).inclusive_jets()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(devnull)
+    _BANNER_SHOWN[0] = 1
+    return fastjet
 
 
 def per_jet_sum(values: np.ndarray, jet_index: np.ndarray, n_jets: int) -> np.ndarray:
@@ -94,6 +123,7 @@ def nsubjettiness(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, mass: np.nda
     n_jets = len(counts)
     jet_index = np.repeat(np.arange(n_jets), counts)
     pseudo_events = ak.unflatten(ak.zip(dict(zip(("px", "py", "pz", "E"), cartesian(pt, eta, phi, mass)))), counts)
+    fastjet = _fastjet()
     sequence = fastjet.ClusterSequence(pseudo_events, fastjet.JetDefinition(fastjet.kt_algorithm, _KT_AXES_R))
     y = rapidity(pt, eta, mass)
     norm = per_jet_sum(pt, jet_index, n_jets) * R0

@@ -2,15 +2,9 @@
 response -> NanoAOD-like ROOT files."""
 from __future__ import annotations
 
-import awkward as ak
-import numpy as np
+from collections.abc import Callable
 
-from analysis.generation.detector import resolve_detector
-from analysis.generation.nanoaod import build_events, write_nanoaod
-from analysis.generation.pythia import (
-    SIGNAL_MODELS, cross_section_pb, dark_meson_decays, event_weights, final_state, generate_records,
-    is_signal_process, make_pythia, pythia_seed,
-)
+import numpy as np
 
 __all__ = ["generate_sample", "detector_rng"]
 
@@ -21,7 +15,7 @@ def detector_rng(seed: int) -> np.random.Generator:
 
 
 def generate_sample(sample: dict, n_events: int, seed: int, path: str, batch_size: int = 500,
-                    detector: dict | None = None) -> dict:
+                    detector: dict | None = None, progress: Callable[[int, int], None] | None = None) -> dict:
     """Generate n_events of ``sample`` with Pythia 8, pass them through ``detector`` (a
     ``generation.detector`` config, defaults when None; ``{"enabled": False}`` for truth level) and
     write one NanoAOD-like ROOT file at ``path``.
@@ -30,7 +24,19 @@ def generate_sample(sample: dict, n_events: int, seed: int, path: str, batch_siz
     one batch of full Pythia records) and written once at the end, when Pythia's cross-section is
     final. Returns ``{"n_events", "xsec_pb", "xsec_err_pb", "sum_genweight", "seed"}``; ``xsec_pb`` is
     the sample's stated ``xsec_pb`` when it has one (error 0), else Pythia's sigmaGen.
+    ``progress(done, n_events)`` is called after each batch.
     """
+    # Pythia, the detector's compiled kernels and the clustering load here, not when the package is imported
+    # (the config reads its catalogue and detector defaults from this package before any task runs)
+    import awkward as ak
+
+    from analysis.generation.detector import resolve_detector
+    from analysis.generation.nanoaod import build_events, write_nanoaod
+    from analysis.generation.pythia import (
+        SIGNAL_MODELS, cross_section_pb, dark_meson_decays, event_weights, final_state, generate_records,
+        is_signal_process, make_pythia, pythia_seed,
+    )
+
     if isinstance(n_events, bool) or not isinstance(n_events, (int, np.integer)) or n_events < 1:
         raise ValueError(f"n_events: must be a positive integer, got {n_events!r}")
     stated = sample.get("xsec_pb")
@@ -46,6 +52,8 @@ def generate_sample(sample: dict, n_events: int, seed: int, path: str, batch_siz
         pt_hat.append(np.sqrt(ak.to_numpy(record.info.pT2Hat)))
         dark = dark_meson_decays(record) if signal else None
         parts.append(build_events(final_state(record, pythia.particleData), detector, rng, dark))
+        if progress is not None:
+            progress(sum(len(w) for w in weights), int(n_events))
     events = {k: (ak.concatenate([p[k] for p in parts]) if isinstance(parts[0][k], ak.Array)
                   else np.concatenate([p[k] for p in parts])) for k in parts[0]}
     weights = np.concatenate(weights)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import awkward as ak
 import numpy as np
-import pandas as pd
-import pythia8mc
+
+if TYPE_CHECKING:
+    import pythia8mc
 
 MB_TO_PB = 1e9
 MAX_PYTHIA_SEED = 900_000_000  # Random:seed accepts 0..900000000, and 0 means "seed from the clock"
@@ -225,6 +227,8 @@ def pythia_settings(sample: dict, seed: int, quark_mass: dict[int, float]) -> li
 
 def make_pythia(sample: dict, seed: int) -> pythia8mc.Pythia:
     """An initialised Pythia for ``sample``; a setting Pythia rejects raises ValueError naming it."""
+    import pythia8mc  # here, not at import: the config reads this module's process tables before any task runs
+
     pythia = pythia8mc.Pythia("", False)
     quark_mass = {q: pythia.particleData.m0(q) for q in range(1, 6)}
     for s in pythia_settings(sample, seed, quark_mass):
@@ -273,6 +277,8 @@ def final_state(record: ak.Array, particle_data: pythia8mc.ParticleData) -> ak.A
     stable = ak.to_numpy(ak.flatten(prt.status)) > 0
     event = np.repeat(np.arange(len(prt)), ak.to_numpy(ak.num(prt)))[stable]
     pid = ak.to_numpy(ak.flatten(prt.id))[stable]
+    import pandas as pd
+
     inverse, species = pd.factorize(pid)  # a hash table: np.unique's sort took most of this function's time
     charge = np.array([particle_data.charge(int(i)) for i in species], dtype=np.int32)[inverse]
     visible = np.array([particle_data.isVisible(int(i)) for i in species], dtype=bool)[inverse]

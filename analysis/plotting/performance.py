@@ -4,7 +4,7 @@ from __future__ import annotations
 import mplhep
 import numpy as np
 
-from analysis.plotting.style import cms_style, label, new_figure, save, thin_curve
+from analysis.plotting.style import cms_style, label, new_figure, save, shade_few_events, thin_curve
 
 SCORE_QUANTILES = (1e-3, 1 - 1e-3)  # per-sample range kept in the score histograms; the rest goes to edge bins
 LOG_BINNING_SPAN = 1e3  # positive scores spanning more than this factor are binned in log(score)
@@ -31,14 +31,19 @@ def _log_eps_b_range(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> float:
     return float(min(pos))
 
 
-def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path_stem: str) -> list[str]:
-    """eps_S against eps_B (log x) for every labelled curve, with the random classifier eps_S = eps_B."""
+def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path_stem: str,
+             styles: dict[str, dict] | None = None, few_events_below: float | None = None) -> list[str]:
+    """eps_S against eps_B (log x) for every labelled curve, with the random classifier eps_S = eps_B.
+
+    ``styles``: matplotlib line keywords per curve (one colour per model across figures);
+    ``few_events_below``: the eps_B under which fewer than 10 effective background events remain (shaded)."""
     curves = _curves(curves)
     x_min = _log_eps_b_range(curves)
     with cms_style():
         fig, ax = new_figure()
+        shade_few_events(ax, x_min, few_events_below)
         for name, (eps_b, eps_s) in curves.items():
-            ax.plot(*thin_curve(eps_b, eps_s), label=name)
+            ax.plot(*thin_curve(eps_b, eps_s), label=name, **(styles or {}).get(name, {}))
         diag = np.geomspace(x_min, 1, 200)
         ax.plot(diag, diag, color="grey", linestyle="--", label="Random")
         ax.set_xscale("log")
@@ -51,19 +56,22 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path_
         return save(fig, path_stem)
 
 
-def plot_si(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path_stem: str) -> list[str]:
+def plot_si(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path_stem: str,
+            styles: dict[str, dict] | None = None, few_events_below: float | None = None) -> list[str]:
     """Significance improvement eps_S / sqrt(eps_B) against eps_B (log x).
 
     Above 1 the cut raises S/sqrt(B); a random classifier (eps_S = eps_B) gives sqrt(eps_B), drawn for reference.
+    ``styles`` and ``few_events_below`` as in ``plot_roc``.
     """
     curves = _curves(curves)
     x_min = _log_eps_b_range(curves)
     with cms_style():
         fig, ax = new_figure()
+        shade_few_events(ax, x_min, few_events_below)
         for name, (eps_b, eps_s) in curves.items():
             keep = eps_b > 0
             b, s = thin_curve(eps_b[keep], eps_s[keep])
-            ax.plot(b, s / np.sqrt(b), label=name)
+            ax.plot(b, s / np.sqrt(b), label=name, **(styles or {}).get(name, {}))
         ref = np.geomspace(x_min, 1, 200)
         ax.plot(ref, np.sqrt(ref), color="grey", linestyle="--", label="Random")
         ax.axhline(1.0, color="black", linestyle=":", label="No improvement")
@@ -172,10 +180,13 @@ def plot_auc_comparison(aucs: dict[str, dict[str, float]], path_stem: str) -> li
         return save(fig, path_stem)
 
 
-def plot_sb_vs_cut(curves: dict[str, dict], title: str, path_stem: str) -> list[str]:
+def plot_sb_vs_cut(curves: dict[str, dict], title: str, path_stem: str, styles: dict[str, dict] | None = None,
+                   lumi_fb: float | None = None, few_events_below: float | None = None) -> list[str]:
     """S/B (left) and S/sqrt(B) (right) against the achieved background efficiency eps_B (log x).
 
     ``curves`` = {label: metrics.sb_vs_cut(...)}; points with eps_B <= 0 or a non-finite ratio are skipped.
+    ``lumi_fb``: the yields are expected events at that luminosity (in the CMS header, S/sqrt(B) in events).
+    The legend sits beside the axes, so it covers no curve; ``styles`` and ``few_events_below`` as in ``plot_roc``.
     """
     if not curves:
         raise ValueError("curves: nothing to plot")
@@ -193,25 +204,32 @@ def plot_sb_vs_cut(curves: dict[str, dict], title: str, path_stem: str) -> list[
         raise ValueError("curves: no curve has a positive background efficiency to put on a log axis")
     x_min = float(min(pos))
     with cms_style():
-        fig, axes = new_figure(1, 2, figsize=(20.0, 9.0))
+        fig, axes = new_figure(1, 2, figsize=(24.0, 9.0))
+        left = x_min / 1.5 if x_min < 1 else 0.5
+        for ax in axes:
+            shade_few_events(ax, left, few_events_below)
         for name, (eps_b, sob, sosb) in checked.items():
             for ax, y in zip(axes, (sob, sosb)):
                 keep = (eps_b > 0) & np.isfinite(y)
                 order = np.argsort(eps_b[keep], kind="stable")
-                ax.plot(eps_b[keep][order], y[keep][order], marker="o", markersize=4, label=name)
-        for ax, ylabel in zip(axes, (r"$S\,/\,B$", r"$S\,/\,B^{1/2}$")):
+                style = {"marker": "o", "markersize": 4} | (styles or {}).get(name, {})
+                ax.plot(eps_b[keep][order], y[keep][order], label=name, **style)
+        unit = " (events)" if lumi_fb else ""
+        for ax, ylabel in zip(axes, (r"$S\,/\,B$", r"$S\,/\,B^{1/2}$" + unit)):
             ax.set_xscale("log")
-            ax.set_xlim(x_min / 1.5 if x_min < 1 else 0.5, 1.5)
+            ax.set_xlim(left, 1.5)
             ax.set_ylim(bottom=0)
             ax.set_xlabel(r"Background efficiency $\varepsilon_B$")
             ax.set_ylabel(ylabel)
-            label(ax)
-        axes[0].legend(title=title, loc="best")
+            label(ax, lumi=lumi_fb)
+        axes[1].legend(title=title, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small",
+                       title_fontsize="small")
         return save(fig, path_stem)
 
 
-def plot_auc_grid(aucs: dict[tuple[float, float], float], title: str, path_stem: str) -> list[str]:
-    """Heat map of the AUC over the signal grid: mediator mass (x) and r_inv (y), the value in each cell.
+def plot_auc_grid(aucs: dict[tuple[float, float], float], title: str, path_stem: str,
+                  xlabel: str = r"$m_{Z'}$ [GeV]") -> list[str]:
+    """Heat map of the AUC over the signal grid: mediator mass (x, labelled ``xlabel``) and r_inv (y).
 
     ``aucs`` = {(m_med, r_inv): auc}; grid points without an entry, or with a NaN AUC, stay blank.
     """
@@ -242,7 +260,7 @@ def plot_auc_grid(aucs: dict[tuple[float, float], float], title: str, path_stem:
         ax.set_xticks(np.arange(len(masses)), [f"{m:g}" for m in masses])
         ax.set_yticks(np.arange(len(rinvs)), [f"{r:g}" for r in rinvs])
         ax.minorticks_off()
-        ax.set_xlabel(r"$m_{Z'}$ [GeV]")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(r"$r_{\mathrm{inv}}$")
         fig.colorbar(image, ax=ax, label=f"AUC, {title}" if title else "AUC")
         label(ax)

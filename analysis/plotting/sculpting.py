@@ -4,14 +4,15 @@ from __future__ import annotations
 import mplhep
 import numpy as np
 
-from analysis.plotting.style import cms_style, label, new_figure, save
+from analysis.plotting.style import MIN_EFFECTIVE_EVENTS, cms_style, label, new_figure, save
 
 
 def plot_mass_sculpting(result: dict, title: str, xlabel: str, path_stem: str) -> list[str]:
     """Unit-normalised background mass shape without a cut and after each score cut, JSD in the legend.
 
     ``result`` is ``metrics.mass_sculpting(...)``: {"edges", "uncut", "cuts": {eps_b: {"hist", "jsd", ...}}}.
-    A cut that keeps no (positive) weight is listed in the legend but draws nothing.
+    A cut that keeps no (positive) weight is listed in the legend but draws nothing. A cut with ``n_eff`` (the
+    effective number of background entries it keeps) shows it, dotted and flagged below MIN_EFFECTIVE_EVENTS.
     """
     missing = {"edges", "uncut", "cuts"} - set(result)
     if missing:
@@ -30,8 +31,11 @@ def plot_mass_sculpting(result: dict, title: str, xlabel: str, path_stem: str) -
             if hist.shape != uncut.shape:
                 raise ValueError(f"result['cuts'][{eps}]: {hist.size} bins, the uncut histogram has {uncut.size}")
             name = rf"$\varepsilon_B$ = {float(eps):g} (JSD {float(cut['jsd']):.3f})"
+            few = "n_eff" in cut and cut["n_eff"] < MIN_EFFECTIVE_EVENTS
+            if "n_eff" in cut:
+                name += rf", $N_\mathrm{{eff}}$ = {cut['n_eff']:.1f}" + (" - too few!" if few else "")
             if hist.sum() > 0:
-                mplhep.histplot(hist / hist.sum(), edges, label=name, ax=ax)
+                mplhep.histplot(hist / hist.sum(), edges, label=name, ax=ax, linestyle=":" if few else "-")
             else:
                 ax.plot([], [], label=f"{name}, empty")
         ax.set_xlim(edges[0], edges[-1])

@@ -17,7 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-PNG_DPI = 150
+PNG_DPI = 100  # on screen as sharp as the page shows it; the PDF beside each PNG is for print
 MAX_CURVE_POINTS = 2000
 
 
@@ -36,9 +36,21 @@ def new_figure(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] | No
     return fig, fig.subplots(nrows, ncols, squeeze=True, **subplots_kwargs)
 
 
-def label(ax: Axes, com: float = 13) -> None:
-    """The experiment label above the axes: "CMS Simulation Private Work" and the centre-of-mass energy."""
-    mplhep.cms.label(text="Private Work", data=False, com=com, ax=ax)
+MIN_EFFECTIVE_EVENTS = 10  # below this many effective background events a working point is flagged
+
+
+def label(ax: Axes, com: float = 13, lumi: float | None = None) -> None:
+    """The experiment label above the axes: "CMS Simulation Private Work", the centre-of-mass energy and,
+    for figures in expected events, the integrated luminosity (fb^-1)."""
+    mplhep.cms.label(text="Private Work", data=False, com=com, lumi=None if lumi is None else f"{lumi:g}", ax=ax)
+
+
+def shade_few_events(ax: Axes, x_min: float, eps_b_limit: float | None) -> None:
+    """Grey out eps_B below ``eps_b_limit``, where fewer than MIN_EFFECTIVE_EVENTS effective background events
+    remain, with a legend entry that says so."""
+    if eps_b_limit is not None and eps_b_limit > x_min:
+        ax.axvspan(x_min, min(eps_b_limit, 1.0), facecolor="0.85", hatch="//", edgecolor="0.6", linewidth=0, zorder=0,
+                   label=f"< {MIN_EFFECTIVE_EVENTS} eff. bkg. events")
 
 
 def thin_curve(x: np.ndarray, y: np.ndarray, n_max: int = MAX_CURVE_POINTS) -> tuple[np.ndarray, np.ndarray]:
@@ -68,7 +80,8 @@ def save(fig: Figure, path_stem: str) -> list[str]:
     if directory:
         os.makedirs(directory, exist_ok=True)
     paths = [f"{path_stem}.png", f"{path_stem}.pdf"]
-    fig.savefig(paths[0], dpi=PNG_DPI)
-    fig.savefig(paths[1], metadata={"CreationDate": None})
+    # tight: legends placed beside the axes are part of the image
+    fig.savefig(paths[0], dpi=PNG_DPI, bbox_inches="tight")
+    fig.savefig(paths[1], metadata={"CreationDate": None}, bbox_inches="tight")
     fig.clear()
     return paths

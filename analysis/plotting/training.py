@@ -10,7 +10,8 @@ PANELS = (
     ("Loss", (("loss", "Training"), ("val_loss", "Validation"))),
     ("Energy", (("e_pos", r"$E_+$ (data)"), ("e_neg", r"$E_-$ (MCMC samples)"))),
     ("Val. Wasserstein dist.", (("val_wasserstein", "Validation"),)),
-    ("Monitor AUC (test)", (("monitor_auc", "Test split, not used for selection"),)),
+    # the training loop's own AUC on the test jets, as it computes it (the report's AUCs are the reference)
+    ("Monitor AUC (test)", (("monitor_auc", "Test jets, as training computes it; not used for selection"),)),
 )
 
 

@@ -224,6 +224,8 @@ def _resolve_features(raw: Any, catalogue: dict, path: Path) -> dict:
     features = _checked(path, resolve_section, Features, features, "features", exclude_none=True)
     if features["level"] == "event":  # the column names follow from the object layout
         try:
+            from analysis.event_features import event_feature_names  # awkward, numba: only for event-level sets
+
             features["names"] = event_feature_names(features)
         except ValueError as e:
             raise ConfigError(f"{path}: {key}.{e}") from None

@@ -28,6 +28,7 @@ import io
 import math
 import os
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch

@@ -74,7 +74,7 @@ class FeatureDataset(Task):
         return {"dataset": self.local_target("dataset.h5"), "summary": self.local_target("summary.json")}
 
     def run(self):
-        from analysis.dataset import build_dataset, concat_tables, read_table
+        from analysis.dataset import LABELS, build_dataset, code, concat_tables, read_table
 
         cfg = self.cfg
         tables = JetTables.req(self)

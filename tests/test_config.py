@@ -306,7 +306,7 @@ def test_versions_per_stage(tmp_path):
     report = PlotSignificance(version="v2", config=path)
     parts = {t.task_family: t.store_parts()["version"] for t in report.upstream()}
     assert parts == {"FeatureDataset": "v1", "Infer": "v2", "TrainAE": "v3", "TrainNAE": "v3", "TrainWNAE": "v3",
-                     "TrainGraphWNAE": "v3"}
+                     "TrainGraphWNAE": "v3", "SkimEvents": "v2"}  # the report reads the skims' cut flows
     train = TRAIN_TASKS["wnae"].req(report, branch=0, _exclude={"workflow", "branches"})
     assert train.local_path().endswith(f"TrainWNAE/v3/wnae__{train.config_hash()}")
     bad = _copy_config(tmp_path, lambda d: d.update(versions={"TrainWNEA": "v1"}))

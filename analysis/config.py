@@ -26,7 +26,8 @@ from analysis.generation.catalogue import expand_grids
 from analysis.generation.detector import resolve_detector
 from analysis.config_schema import SECTIONS, Features, Sample, check_safe_name
 from analysis.generation.pythia import NOMINAL_QUARK_MASS, pythia_settings
-from analysis.io.files import GENERATED_FORMATS, expand_files
+from analysis.features.registry import needs_constituents
+from analysis.io.files import GENERATED_FORMATS, constituents_missing, expand_files
 from analysis.models.registry import resolve_config as resolve_model_config
 from analysis.schema import resolve_section
 from analysis.selection.cuts import validate_selection
@@ -180,8 +181,10 @@ def _sample_spec(name: str, spec: dict, generation: dict, path: Path) -> dict:
     spec = _checked(path, resolve_section, Sample, spec, key, exclude_none=True)
     spec.setdefault("events_per_chunk", generation["events_per_chunk"])
     if "files" in spec:
-        _require("xsec_pb" in spec, path, f"{key}.xsec_pb", "a sample read from files is normalised to its "
-                 "cross-section: give one > 0 pb")
+        if spec["label"] == "data":  # collision data: every event weighs 1, no cross-section
+            _require("xsec_pb" not in spec, path, f"{key}.xsec_pb", "collision data (label: data) has no cross-section")
+        _require("xsec_pb" in spec or spec["label"] == "data", path, f"{key}.xsec_pb", "a sample read from files is "
+                 "normalised to its cross-section: give one > 0 pb")
         try:
             expand_files(spec["files"])
         except FileNotFoundError as e:
@@ -252,6 +255,20 @@ def _resolve_models(raw: Any, catalogue: dict, path: Path) -> dict[str, dict]:
     return models
 
 
+def _check_constituents(samples: dict, features: dict, representations: list, path: Path) -> None:
+    """Jet features or representations computed from constituents need samples whose files have them."""
+    wanted = [] if features.get("level") == "event" else needs_constituents(features.get("names") or [])
+    wanted += [str(r) for r in representations]
+    if not wanted:
+        return
+    for name, spec in samples.items():
+        if "files" in spec:
+            why = constituents_missing(expand_files(spec["files"]), spec["format"])
+            _require(why is None, path, f"samples.{name}",
+                     f"features ({features['name']}) {wanted} need jet constituents, but {why}; use a feature set "
+                     f"of stored jet branches (hlf_nano) or files with constituents (PFNano)")
+
+
 def load_config(name: str) -> Config:
     """Load, resolve and validate a named config; raises ConfigError naming the file, key and value."""
     path = config_path(name)
@@ -287,6 +304,7 @@ def load_config(name: str) -> Config:
         if wanted is not None and wanted not in dataset["representations"]:
             raise ConfigError(f"{path}: models.{m}: needs the '{wanted}' representation of the jets; "
                               f"add it to dataset.representations (now: {dataset['representations']})")
+    _check_constituents(samples, features, dataset["representations"], path)
     versions = raw.get("versions") or {}
     _require(isinstance(versions, dict), path, "versions", "a mapping of task name -> version (e.g. FeatureDataset: v1)")
     for task, version in versions.items():

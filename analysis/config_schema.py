@@ -123,6 +123,10 @@ class Inputs(Section):
     on_bad_file: Literal[ON_BAD] = Field("fail", description="skip: an unreadable input file is counted and left out")
     on_bad_line: Literal[ON_BAD] = Field("fail", description="skip: a malformed Dark Machines csv line is "
                                          "counted and left out")
+    step_size: PositiveInt = Field(20_000, description="events a skim reads and writes at a time (memory follows it)")
+    keep: Literal["all"] | list[str] = Field([], description="collections a skim copies whole beyond what the "
+                                             "later stages read (e.g. [HLT, LHEScaleWeight]); all: every branch")
+    puppi: bool = Field(True, description="PFNano: candidates' pt and mass multiplied by their puppiWeight")
 
 
 SECTIONS: dict[str, type[Section]] = {"generation": Generation, "dataset": Dataset, "training": Training,

@@ -46,10 +46,12 @@ def test_scores(data: dict, scores: dict[str, np.ndarray]) -> dict:
         per = {}
         for sid, name in enumerate(names):
             m = test & (data["sample_id"] == sid)
-            per[name] = (s[m], data["weight"][m])
+            if m.any():  # a small (data) sample may have no test jet
+                per[name] = (s[m], data["weight"][m])
         bkg = rows(data, "test", "background")
         out[model] = {"background": (s[bkg], data["weight"][bkg]),
-                      "signals": {n: per[n] for sid, n in enumerate(names) if sid in signal_ids}, "samples": per}
+                      "signals": {n: per[n] for sid, n in enumerate(names) if sid in signal_ids and n in per},
+                      "samples": per}
     return out
 
 

@@ -40,7 +40,8 @@ class JetTables(SampleWorkflow):
                                  optional=EVENT_COLLECTIONS)
             table = event_table(events, cfg.selection, cfg.features)
         elif "skipped" not in flow:
-            events = read_events(inp["events"].path, ["FatJet", "PFCands", "MET", "genWeight", "event"])
+            events = read_events(inp["events"].path, ["FatJet", "PFCands", "MET", "genWeight", "event"],
+                                 optional=["PFCands"])  # plain NanoAOD: stored jet branches only
             table = jet_table(events, cfg.selection, cfg.features["names"], cfg.dataset["jets_per_event"],
                               cfg.dataset.get("representations", []))
         message(self, "input skipped (unreadable)" if table is None else f"{len(table['features'])} rows")
@@ -74,37 +75,19 @@ class FeatureDataset(Task):
         return {"dataset": self.local_target("dataset.h5"), "summary": self.local_target("summary.json")}
 
     def run(self):
-        from analysis.dataset import LABELS, build_dataset, code, concat_tables, read_table
+        from analysis.dataset import build_dataset, read_table
+        from analysis.normalisation import sample_entry
 
         cfg = self.cfg
         tables = JetTables.req(self)
-        per_sample: dict[str, dict] = {s: {"tables": [], "sum_genweight": 0.0, "xsec": [], "skipped": []}
-                                       for s in cfg.samples}
+        parts: dict[str, list] = {s: [] for s in cfg.samples}
         for b, (sample, _chunk) in tables.branch_map.items():
-            table, flow = read_table(tables.as_branch(b).output().path)
-            acc = per_sample[sample]
-            if table is None:
-                acc["skipped"].append(flow["skipped"])
-                continue
-            acc["sum_genweight"] += flow["sum_genweight"]
-            acc["xsec"].append(flow["xsec_pb"])
-            acc["tables"].append(table)
-        samples = []
-        for name, acc in per_sample.items():
-            spec = cfg.samples[name]
-            if not acc["tables"]:
-                raise ValueError(f"sample {name}: every input file was skipped as unreadable: {acc['skipped']}")
-            samples.append({
-                "name": name, "label": code(LABELS, spec["label"]), "table": concat_tables(acc["tables"]),
-                # chunks of one sample share the process: average Pythia's per-chunk estimates
-                "xsec_pb": spec.get("xsec_pb", sum(acc["xsec"]) / len(acc["xsec"])),
-                "sum_genweight": acc["sum_genweight"], "params": spec.get("params"),
-                "process": spec["process"],
-            })
+            parts[sample].append(read_table(tables.as_branch(b).output().path))
+        samples = [sample_entry(name, cfg.samples[name], p) for name, p in parts.items()]
         out = self.output()
         with atomic_paths(out["dataset"].path, out["summary"].path) as (tmp, summary_tmp):
             summary = build_dataset(samples, cfg.features["names"], cfg.dataset["split"], cfg.dataset["seed"],
                                     cfg.dataset["scaler"], tmp)
-            for name, acc in per_sample.items():
-                summary[name]["files_skipped"] = acc["skipped"]
+            for s in samples:
+                summary[s["name"]]["files_skipped"] = s["skipped"]
             write_json(summary_tmp, summary)

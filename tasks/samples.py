@@ -19,7 +19,8 @@ class SkimEvents(SampleWorkflow):
     config_sections = ("selection", "inputs")
 
     def config_parts(self) -> dict:  # a sample read from files: its files and format (no upstream task)
-        return super().config_parts() | ({"spec": self.sample_spec()} if self.input_file else {})
+        data = {"data": True} if self.cfg.samples[self.sample]["label"] == "data" else {}  # weight 1
+        return super().config_parts() | ({"spec": self.sample_spec()} if self.input_file else {}) | data
 
     @functools.cached_property
     def input_file(self) -> str | None:
@@ -47,41 +48,23 @@ class SkimEvents(SampleWorkflow):
                 "cutflow": self.local_target(f"chunk{self.chunk}_cutflow.json")}
 
     def run(self):
-        import numpy as np
+        from analysis.skim import skim_or_skip
 
-        from analysis.io.inputs import read_input
-        from analysis.io.nanoaod import InputError, write_events, write_tree
-        from analysis.selection.cuts import apply_selection, required_collections
-
-        out, spec = self.output(), self.cfg.samples[self.sample]
-        if self.input_file:  # normalised to the config's xsec_pb and the file's genWeight (set after reading)
-            path, fmt = self.input_file, spec["format"]
-            info = {"sample": self.sample, "chunk": self.chunk, "file": path, "xsec_pb": spec["xsec_pb"],
-                    "sum_genweight": 0.0, "n_generated": 0}
+        out, spec, inputs = self.output(), self.cfg.samples[self.sample], self.cfg.inputs
+        if self.input_file:  # normalised to the config's xsec_pb and the file's sum of weights
+            path, fmt, xsec = self.input_file, spec["format"], spec.get("xsec_pb")
         else:
             inp = self.input()
-            path, fmt = inp["events"].path, spec.get("format", "nanoaod")
-            meta = read_json(inp["meta"].path)
-            info = {"sample": self.sample, "chunk": self.chunk, "xsec_pb": meta["xsec_pb"],
-                    "sum_genweight": meta["sum_genweight"], "n_generated": meta["n_events"]}
-        try:
-            # what the selection needs must be there: a file of another layout is a bad input, not a crash
-            events, notes = read_input(path, fmt, require=required_collections(self.cfg.selection),
-                                       on_bad_line=self.cfg.inputs.get("on_bad_line", "fail"))
-        except InputError as e:
-            if self.cfg.inputs["on_bad_file"] != "skip":
-                raise
-            # skipped: counted in the cut flow, left out of the dataset and of its normalisation
-            self.logger.warning(f"skipping unreadable input: {e}")
-            with atomic_paths(out["events"].path, out["cutflow"].path) as (tmp, cutflow):
-                write_tree(tmp, {"event": np.zeros(0, np.uint64)})
-                write_json(cutflow, info | {"cutflow": [], "skipped": str(e)})
-            return
-        if self.input_file:
-            info |= {"sum_genweight": float(np.sum(events.genWeight)), "n_generated": len(events)}
-        message(self, f"read {len(events)} events from {path}")
-        mask, flow = apply_selection(events, self.cfg.selection, events.genWeight)
-        message(self, f"{int(mask.sum())} of {len(events)} events pass the selection")
+            path, fmt, xsec = inp["events"].path, spec.get("format", "nanoaod"), read_json(inp["meta"].path)["xsec_pb"]
         with atomic_paths(out["events"].path, out["cutflow"].path) as (tmp, cutflow):
-            write_events(tmp, events[mask])
-            write_json(cutflow, info | ({"read": notes} if notes else {}) | {"cutflow": flow})
+            record = skim_or_skip(path, fmt, self.cfg.selection, tmp, f"{self.config_hash()}/{self.branch}",
+                                  inputs["on_bad_file"], is_data=spec["label"] == "data", keep=inputs["keep"],
+                                  step_size=inputs["step_size"], on_bad_line=inputs["on_bad_line"],
+                                  puppi=inputs["puppi"])
+            if "skipped" in record:
+                self.logger.warning(f"skipping unreadable input: {record['skipped']}")
+            else:
+                message(self, f"{record['cutflow'][-1]['events']} of {record['n_generated']} events from {path} "
+                        "pass the selection")
+            write_json(cutflow, {"sample": self.sample, "chunk": self.chunk, "xsec_pb": xsec}
+                       | ({"file": path} if self.input_file else {}) | record)

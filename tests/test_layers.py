@@ -11,9 +11,10 @@ LAYERS = [
      "analysis.schema"],  # the base of the config schemas
     ["analysis.kinematics", "analysis.models.options"],
     ["analysis.io"],
-    ["analysis.generation", "analysis.selection"],
+    ["analysis.generation", "analysis.selection", "analysis.skim"],
     ["analysis.features"],
-    ["analysis.event_features", "analysis.dataset", "analysis.metrics", "analysis.challenge", "analysis.event_scores"],
+    ["analysis.event_features", "analysis.dataset", "analysis.normalisation", "analysis.metrics", "analysis.challenge",
+     "analysis.event_scores"],
     ["analysis.models"],
     ["analysis.config", "analysis.config_schema", "analysis.training", "analysis.export"],
     ["analysis.diagnostics", "analysis.plotting", "analysis.report", "analysis.results"],

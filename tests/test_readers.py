@@ -319,7 +319,7 @@ def _config(directory: Path, samples: dict, **extra) -> str:
     for f in CONFIG_DIR.glob("*.yaml"):
         (directory / f.name).write_text(f.read_text())
     path = directory / "files.yaml"
-    path.write_text(yaml.safe_dump({"samples": samples, "selection": "darkmachines_ch3", "features": "hlf_basic",
+    path.write_text(yaml.safe_dump({"samples": samples, "selection": "darkmachines_ch3", "features": "dm_objects",
                                     "models": {"ae": {"epochs": 1}}, **extra}, sort_keys=False))
     return str(path)
 

@@ -135,7 +135,7 @@ def _is_neutral_hadron(c: _Chunk) -> np.ndarray:
 _FEATURES: dict[str, _Feature] = {
     **{field: _passthrough(field) for field in ("pt", "eta", "phi", "mass", "msoftdrop")},
     "log_msoftdrop": _Feature(lambda c: np.log(np.maximum(c.jet("msoftdrop"), 1.0)), jet_fields=("msoftdrop",)),
-    "n_constituents": _Feature(lambda c: c.counts.astype(np.float64)),
+    "n_constituents": _Feature(lambda c: c.counts.astype(np.float64), constituent_fields=("pt",)),
     **{f"tau{n}": _tau(n) for n in (1, 2, 3, 4, 5)},
     **{f"tau{n}{n - 1}": _tau_ratio(n) for n in (2, 3, 4, 5)},
     "ptd": _Feature(lambda c: sub.ptd(c.constituent("pt"), c.jet_index, len(c.counts)), constituent_fields=("pt",)),
@@ -151,7 +151,17 @@ _FEATURES: dict[str, _Feature] = {
     "lepton_fraction": _fraction(lambda c: np.isin(np.abs(c.constituent("pdgId")), _LEPTONS), ("pdgId",)),
     "dphi_met": _Feature(lambda c: np.abs(sub.delta_phi(c.jet("phi"), c.jet("met_phi"))), jet_fields=("phi", "met_phi")),
     **{name: _pairwise(name) for name in list(_ECF) + list(efp_graphs())},
+    # NanoAOD's stored AK8 substructure (CMSSW: PUPPI constituents, N-subjettiness with one-pass kT axes,
+    # beta 1, R0 0.8; N2/N3 energy correlation ratios at beta 1): plain NanoAOD needs no constituents
+    **{f"nano_{b}": _passthrough(b) for b in ("tau1", "tau2", "tau3", "tau4", "n2b1", "n3b1")},
+    **{f"nano_tau{n}{n - 1}": _Feature(lambda c, n=n: sub.safe_ratio(c.jet(f"tau{n}"), c.jet(f"tau{n - 1}"), 0.0),
+                                       jet_fields=(f"tau{n}", f"tau{n - 1}")) for n in (2, 3, 4)},
 }
+
+
+def needs_constituents(names: list[str]) -> list[str]:
+    """The features of ``names`` that are computed from jet constituents (not from stored jet branches)."""
+    return [name for name in names if name in _FEATURES and _FEATURES[name].constituent_fields]
 
 
 def available_features() -> list[str]:

@@ -111,15 +111,22 @@ def axis_lengths(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, jet_index: np
     return np.sqrt(np.maximum(half_trace + root, 0.0)), np.sqrt(np.maximum(half_trace - root, 0.0))
 
 
+TAU_AXES = ("onepass_kt", "kt")
+
+
 def nsubjettiness(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, mass: np.ndarray,
-                  counts: np.ndarray, n_max: int, R0: float) -> np.ndarray:
+                  counts: np.ndarray, n_max: int, R0: float, axes: str = "onepass_kt") -> np.ndarray:
     """tau_1..tau_{n_max} per jet, shape (J, n_max): beta = 1, normalised by sum pT * R0.
 
-    Axes: exclusive kT jets of each jet's constituents, every jet reclustered as its own pseudo-event in
-    one vectorised fastjet.ClusterSequence. tau_N = 0 for jets with at most N constituents.
+    Axes: exclusive kT jets of each jet's constituents (every jet reclustered as its own pseudo-event in
+    one vectorised fastjet.ClusterSequence), then with ``onepass_kt`` one pass of the axis minimisation,
+    as fastjet-contrib's OnePass_KT_Axes, which CMSSW's NanoAOD tau_N use; ``kt``: the kT axes as they
+    are. tau_N = 0 for jets with at most N constituents.
     """
     if n_max < 1:
         raise ValueError(f"n_max: need at least one axis, got {n_max}")
+    if axes not in TAU_AXES:
+        raise ValueError(f"axes: one of {', '.join(TAU_AXES)}, got {axes!r}")
     n_jets = len(counts)
     jet_index = np.repeat(np.arange(n_jets), counts)
     pseudo_events = ak.unflatten(ak.zip(dict(zip(("px", "py", "pz", "E"), cartesian(pt, eta, phi, mass)))), counts)
@@ -133,15 +140,52 @@ def nsubjettiness(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, mass: np.nda
         with warnings.catch_warnings():
             # fastjet 3.5.2 compares the JetDefinition with an algorithm enum and always warns
             warnings.filterwarnings("ignore", message="dcut and exclusive jets")
-            axes = sequence.exclusive_jets_up_to(n)
-        px, py, pz, energy = (np.asarray(ak.to_numpy(ak.flatten(axes[f])), dtype=np.float64)
+            kt_axes = sequence.exclusive_jets_up_to(n)
+        px, py, pz, energy = (np.asarray(ak.to_numpy(ak.flatten(kt_axes[f])), dtype=np.float64)
                               for f in ("px", "py", "pz", "E"))
-        axis_offsets = np.concatenate([[0], np.cumsum(ak.to_numpy(ak.num(axes)))])
-        weighted = _min_distance_sums(y, phi, pt, offsets, 0.5 * np.log((energy + pz) / (energy - pz)),
-                                      np.arctan2(py, px), axis_offsets)
+        axis_offsets = np.concatenate([[0], np.cumsum(ak.to_numpy(ak.num(kt_axes)))])
+        axis_y, axis_phi = 0.5 * np.log((energy + pz) / (energy - pz)), np.arctan2(py, px)
+        if axes == "onepass_kt":
+            axis_y, axis_phi = _one_pass(y, phi, pt, offsets, axis_y, axis_phi, axis_offsets)
+        weighted = _min_distance_sums(y, phi, pt, offsets, axis_y, axis_phi, axis_offsets)
         # with at most n constituents each one is its own axis: tau_n = 0 exactly, not up to rounding
         taus[:, n - 1] = np.where(counts > n, safe_ratio(weighted, norm, 0.0), 0.0)
     return taus
+
+
+@numba.njit(cache=True, nogil=True)
+def _one_pass(y: np.ndarray, phi: np.ndarray, pt: np.ndarray, offsets: np.ndarray, axis_y: np.ndarray,
+              axis_phi: np.ndarray, axis_offsets: np.ndarray, max_steps: int = 1000,
+              accuracy: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+    """The beta = 1 axis minimisation from the given seeds (fastjet-contrib Nsubjettiness' one-pass
+    minimisation, UpdateAxesFast): each particle goes to its nearest axis, each axis moves to the (y, phi)
+    mean of its particles weighted by pT / Delta R (phi taken next to the old axis), repeated per jet until
+    the axes move by less than ``accuracy`` (summed Delta R^2) or ``max_steps``; an axis without particles stays."""
+    new_y, new_phi = axis_y.copy(), axis_phi.copy()
+    for jet in range(len(offsets) - 1):
+        first, n_axes = axis_offsets[jet], axis_offsets[jet + 1] - axis_offsets[jet]
+        for _ in range(max_steps):
+            sum_y, sum_phi, sum_w = np.zeros(n_axes), np.zeros(n_axes), np.zeros(n_axes)
+            for i in range(offsets[jet], offsets[jet + 1]):
+                best, nearest, nearest_dphi = np.inf, 0, 0.0
+                for a in range(n_axes):
+                    dphi = (phi[i] - new_phi[first + a] + np.pi) % (2.0 * np.pi) - np.pi
+                    r2 = (y[i] - new_y[first + a]) ** 2 + dphi**2
+                    if r2 < best:
+                        best, nearest, nearest_dphi = r2, a, dphi
+                w = pt[i] / np.sqrt(max(best, 1e-30))
+                sum_y[nearest] += w * y[i]
+                sum_phi[nearest] += w * (new_phi[first + nearest] + nearest_dphi)
+                sum_w[nearest] += w
+            moved = 0.0
+            for a in range(n_axes):
+                if sum_w[a] > 0:
+                    ny, nphi = sum_y[a] / sum_w[a], sum_phi[a] / sum_w[a]
+                    moved += (ny - new_y[first + a]) ** 2 + (nphi - new_phi[first + a]) ** 2
+                    new_y[first + a], new_phi[first + a] = ny, nphi
+            if moved < accuracy:
+                break
+    return new_y, new_phi
 
 
 @numba.njit(cache=True, nogil=True)

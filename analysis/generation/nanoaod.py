@@ -13,7 +13,7 @@ import awkward as ak
 import numpy as np
 
 from analysis.generation.detector import LEPTON_FIELDS, PHOTON_FIELDS as PHOTON_KINEMATICS, identify, reconstruct
-from analysis.io.nanoaod import write_tree
+from analysis.io.nanoaod import runs_tree, write_tree
 from analysis.kinematics.clustering import cluster_fatjets, cluster_jets
 from analysis.kinematics.matching import cone_sums, first_two, flat_eta_phi, nearest_index, offsets_of
 
@@ -121,8 +121,8 @@ def write_nanoaod(path: str, events: dict[str, ak.Array | np.ndarray], weights: 
                   xsec_pb: float, pt_hat: np.ndarray, signal: dict[str, float] | None = None) -> None:
     """Write ``events`` (from :func:`build_events`, concatenated) with the per-event bookkeeping
     branches (run 1, luminosityBlock 1, event = seed * 10^9 + index, genWeight, xsec in pb,
-    Generator_binvar = pT-hat as in NanoAOD) and the signal-model scalars ``signal`` (SIGNAL_BRANCHES
-    without the prefix; -1 when absent). Writes to ``path`` directly; callers make it atomic."""
+    Generator_binvar = pT-hat as in NanoAOD), the signal-model scalars ``signal`` (SIGNAL_BRANCHES
+    without the prefix; -1 when absent) and a ``Runs`` tree. Writes to ``path`` directly; callers make it atomic."""
     n = len(weights)
     if n >= EVENTS_PER_SEED:
         raise ValueError(f"n_events: at most {EVENTS_PER_SEED - 1} events per file, got {n}")
@@ -137,4 +137,5 @@ def write_nanoaod(path: str, events: dict[str, ak.Array | np.ndarray], weights: 
         **{b: np.full(n, (signal or {}).get(b.split("_", 1)[1], -1), dtype=np.int32 if b in _INT_SIGNAL else np.float32)
            for b in SIGNAL_BRANCHES},
     }
-    write_tree(path, branches)
+    w = np.asarray(weights, dtype=np.float64)
+    write_tree(path, branches, extra_trees={"Runs": runs_tree(len(w), w.sum(), (w * w).sum())})

@@ -9,6 +9,8 @@ the soft-drop mass is computed from them, the same way the generator does it.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import awkward as ak
 import numpy as np
 import uproot
@@ -54,32 +56,33 @@ def _branches(path: str):
     return f, {k.rsplit("/", 1)[-1]: tree[k] for k in tree.keys(recursive=True)}
 
 
-def _read(path: str, branches: dict, coll: str, members: dict[str, str]) -> ak.Array:
+def _read(path: str, branches: dict, coll: str, members: dict[str, str], span: tuple = (None, None)) -> ak.Array:
     members = {k: m for k, m in members.items() if m not in OPTIONAL_MEMBERS or f"{coll}.{m}" in branches}
     missing = [f"{coll}.{m}" for m in members.values() if f"{coll}.{m}" not in branches]
     if missing:
         raise InputError(f"{path}: tree '{TREE}' has no branch {', '.join(missing)}")
     try:
-        return ak.zip({k: ak.values_astype(branches[f"{coll}.{m}"].array(library="ak"),
+        return ak.zip({k: ak.values_astype(branches[f"{coll}.{m}"].array(entry_start=span[0], entry_stop=span[1],
+                                                                          library="ak"),
                                             np.int32 if k in _INT else np.float32)
                        for k, m in members.items()})
     except Exception as e:
         raise InputError(f"{path}: cannot read {coll} ({type(e).__name__}: {e})") from None
 
 
-def _constituents(path: str, branches: dict, fatjets: ak.Array, r: float) -> ak.Array:
+def _constituents(path: str, branches: dict, fatjets: ak.Array, r: float, span: tuple) -> ak.Array:
     """Energy-flow objects near a FatJet, as PFCands with fatJetIdx (unmatched ones are dropped)."""
     parts = []
     for coll, members in EFLOW.items():
         if f"{coll}.{members['pt']}" not in branches:
             continue
-        c = _read(path, branches, coll, members)
+        c = _read(path, branches, coll, members, span)
         track = coll == "EFlowTrack"
         mass = branches.get("EFlowTrack.Mass") if track else None
         pdg = PDG_PHOTON if coll == "EFlowPhoton" else PDG_NEUTRAL_HADRON
         parts.append(ak.zip({
             "pt": c.pt, "eta": c.eta, "phi": c.phi,
-            "mass": (ak.values_astype(mass.array(library="ak"), np.float32) if mass is not None
+            "mass": (ak.values_astype(mass.array(entry_start=span[0], entry_stop=span[1], library="ak"), np.float32) if mass is not None
                      else ak.full_like(c.pt, PION_MASS if track else 0.0)),
             "charge": c.charge if track else ak.zeros_like(c.pt, dtype=np.int32),
             "pdgId": c.pdgId if track else ak.full_like(c.pt, pdg, dtype=np.int32),
@@ -92,49 +95,65 @@ def _constituents(path: str, branches: dict, fatjets: ak.Array, r: float) -> ak.
     return ak.with_field(cands[keep], idx[keep], "fatJetIdx")
 
 
-def read_delphes(path: str, collections: list[str] | None = None, optional: tuple[str, ...] | list[str] = (),
-                 jet_radius: float = 0.8) -> ak.Array:
-    """Read a Delphes file into the event record (``collections`` in record names: FatJet, Jet,
-    PFCands, MET, GenMET, Electron, Muon, Photon, genWeight, event; default: all the file has).
+def iterate_delphes(path: str, collections: list[str] | None = None, optional: tuple[str, ...] | list[str] = (),
+                    jet_radius: float = 0.8, step_size: int | None = None) -> Iterator[ak.Array]:
+    """Read a Delphes file as event records of at most ``step_size`` events (None: all at once);
+    ``collections`` in record names: FatJet, Jet, PFCands, MET, GenMET, Electron, Muon, Photon,
+    genWeight, event (default: all the file has).
 
     A requested collection whose branches are missing raises InputError naming the Delphes branch,
     unless it is in ``optional`` (then it is left out).
     """
     f, branches = _branches(path)
     with f:
-        available = [c for c, (b, m) in {**OBJECTS, **ONE_PER_EVENT}.items() if f"{b}.{next(iter(m.values()))}" in branches]
+        available = [c for c, (b, m) in {**OBJECTS, **ONE_PER_EVENT}.items()
+                     if f"{b}.{next(iter(m.values()))}" in branches]
         available += ["genWeight", "event"] + (["PFCands"] if "FatJet" in available else [])
         wanted = available if collections is None else [c for c in collections if c in available or c not in optional]
-        out = {}
-        for coll in wanted:
-            if coll in OBJECTS:
-                branch, members = OBJECTS[coll]
-                obj = _read(path, branches, branch, members)
-                if coll in LEPTON_MASS:
-                    obj = ak.with_field(obj, ak.full_like(obj.pt, LEPTON_MASS[coll]), "mass")
-                out[coll] = obj
-            elif coll in ONE_PER_EVENT:
-                branch, members = ONE_PER_EVENT[coll]
-                out[coll] = _read(path, branches, branch, members)[:, 0]
-            elif coll in ("genWeight", "event"):
-                member = "Event.Weight" if coll == "genWeight" else "Event.Number"
-                if member not in branches:
-                    raise InputError(f"{path}: tree '{TREE}' has no branch {member}")
-                out[coll] = ak.to_numpy(branches[member].array(library="ak")[:, 0]).astype(
-                    np.float32 if coll == "genWeight" else np.uint64)
-            elif coll != "PFCands":
-                raise InputError(f"{path}: no Delphes collection for '{coll}'")
-        if "FatJet" in out or "PFCands" in wanted:
-            fatjets = out["FatJet"] if "FatJet" in out else _read(path, branches, *OBJECTS["FatJet"])
-            cands = _constituents(path, branches, fatjets, jet_radius)
-            if "PFCands" in wanted:
-                out["PFCands"] = cands
-            if "FatJet" in out:
-                per_jet = jet_constituents(ak.Array({"FatJet": fatjets, "PFCands": cands}))
-                p4 = four_momentum(ak.values_astype(per_jet, np.float64))
-                msd = softdrop_mass(ak.zip(dict(zip(("px", "py", "pz", "E"), p4))), r0=jet_radius)
-                out["FatJet"] = ak.with_field(ak.with_field(fatjets, ak.values_astype(msd, np.float32), "msoftdrop"),
-                                              ak.values_astype(ak.num(per_jet, axis=2), np.int32), "nConstituents")
+        n_entries = f[TREE].num_entries
+        step = max(int(step_size or n_entries), 1)
+        for start in range(0, max(n_entries, 1), step):
+            try:
+                events = _read_span(path, branches, wanted, jet_radius, (start, min(start + step, n_entries)))
+            except InputError:
+                raise
+            except Exception as e:  # a truncated or corrupt basket
+                raise InputError(f"{path}: cannot read ({type(e).__name__}: {e})") from None
+            yield events
+            del events
+
+
+def _read_span(path: str, branches: dict, wanted: list[str], jet_radius: float, span: tuple) -> ak.Array:
+    out = {}
+    for coll in wanted:
+        if coll in OBJECTS:
+            branch, members = OBJECTS[coll]
+            obj = _read(path, branches, branch, members, span)
+            if coll in LEPTON_MASS:
+                obj = ak.with_field(obj, ak.full_like(obj.pt, LEPTON_MASS[coll]), "mass")
+            out[coll] = obj
+        elif coll in ONE_PER_EVENT:
+            branch, members = ONE_PER_EVENT[coll]
+            out[coll] = _read(path, branches, branch, members, span)[:, 0]
+        elif coll in ("genWeight", "event"):
+            member = "Event.Weight" if coll == "genWeight" else "Event.Number"
+            if member not in branches:
+                raise InputError(f"{path}: tree '{TREE}' has no branch {member}")
+            out[coll] = ak.to_numpy(branches[member].array(entry_start=span[0], entry_stop=span[1], library="ak")[:, 0]
+                                    ).astype(np.float32 if coll == "genWeight" else np.uint64)
+        elif coll != "PFCands":
+            raise InputError(f"{path}: no Delphes collection for '{coll}'")
+    if "FatJet" in out or "PFCands" in wanted:
+        fatjets = out["FatJet"] if "FatJet" in out else _read(path, branches, *OBJECTS["FatJet"], span)
+        cands = _constituents(path, branches, fatjets, jet_radius, span)
+        if "PFCands" in wanted:
+            out["PFCands"] = cands
+        if "FatJet" in out:
+            per_jet = jet_constituents(ak.Array({"FatJet": fatjets, "PFCands": cands}))
+            p4 = four_momentum(ak.values_astype(per_jet, np.float64))
+            msd = softdrop_mass(ak.zip(dict(zip(("px", "py", "pz", "E"), p4))), r0=jet_radius)
+            out["FatJet"] = ak.with_field(ak.with_field(fatjets, ak.values_astype(msd, np.float32), "msoftdrop"),
+                                          ak.values_astype(ak.num(per_jet, axis=2), np.int32), "nConstituents")
     return ak.Array(out)
 
 

@@ -33,3 +33,32 @@ def expand_files(patterns: str | list[str]) -> list[str]:
             raise FileNotFoundError(f"'{pattern}' matches no file")
         out.extend(os.path.abspath(m) for m in matches)
     return out
+
+
+def constituents_missing(files: list[str], fmt: str) -> str | None:
+    """Why a sample's files cannot give jet constituents (None: they can, or a remote file was not looked at).
+
+    PFNano and Delphes always carry them (the readers refuse a file without); the Dark Machines csv never
+    does; CMS NanoAOD only with a PF candidate table and a link to the AK8 jets (NanoAOD v15's
+    ``PFCand`` + ``FatJetPFCand``, or ``PFCands_fatJetIdx`` as in the tool's own files). Only the first
+    local file is opened (its branch list, not its events).
+    """
+    if fmt == "darkmachines":
+        return "the Dark Machines csv has no jet constituents"
+    if fmt != "nanoaod":
+        return None
+    local = [f for f in files if not f.startswith(REMOTE_PREFIXES)]
+    if not local:
+        return None
+    import uproot  # the config loader stays light for configs that never get here
+
+    try:
+        with uproot.open(local[0]) as f:
+            names = set(f["Events"].keys())
+    except Exception:
+        return None  # unreadable: the skim says so (InputError), or skips it
+    cands = any(n.startswith(("PFCands_", "PFCand_")) for n in names)
+    linked = "PFCands_fatJetIdx" in names or any(n.startswith(("FatJetPFCands_", "FatJetPFCand_")) for n in names)
+    if cands and linked:
+        return None
+    return f"{local[0]} has no PF candidates linked to its FatJets (plain NanoAOD)"

@@ -1,4 +1,4 @@
-"""One entry point for every input format: ``read_input(path, format)`` -> (event record, notes).
+"""One entry point for every input format: ``iterate_input(path, format)`` -> (event record, notes) chunks.
 
 Every reader returns the same NanoAOD-style record (``FatJet``, ``Jet``, ``PFCands`` with
 ``fatJetIdx``, ``MET``, ``Electron``, ``Muon``, ``Photon``, ``genWeight``, ``event``), so selections,
@@ -7,35 +7,64 @@ features and skims never ask where events came from. ``notes`` says what a reade
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import awkward as ak
 
 from analysis.io.darkmachines import read_darkmachines
-from analysis.io.delphes import read_delphes
+from analysis.io.delphes import iterate_delphes
 from analysis.io.files import FORMATS, OPTIONAL_COLLECTIONS
-from analysis.io.nanoaod import InputError, read_events, read_pfnano
+from analysis.io.nanoaod import InputError, iterate_nanoaod
+
+
+def iterate_input(path: str, format: str = "nanoaod", collections: list[str] | None = None,
+                  require: tuple[str, ...] | list[str] = (), on_bad_line: str = "fail",
+                  step_size: int | None = None, puppi: bool = True,
+                  optional: tuple[str, ...] | list[str] = OPTIONAL_COLLECTIONS) -> Iterator[tuple[ak.Array, dict]]:
+    """Read ``path`` (a local file or, for ROOT formats, a ``root://`` URL) of the given format in chunks
+    of at most ``step_size`` events (None: the whole file). The Dark Machines csv is parsed in one
+    compiled pass and then cut into chunks.
+
+    ``collections`` restricts what is read (record names); ``require`` must be present. Missing
+    ``optional`` collections are left out rather than refused (default: leptons and photons).
+    ``puppi``: PFNano candidates weighted by their PUPPI weight. Raises InputError naming the file.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format: one of {', '.join(FORMATS)}, got {format!r}")
+    if format in ("nanoaod", "pfnano"):
+        chunks = _without_notes(iterate_nanoaod(path, collections, require, optional, step_size, puppi,
+                                                pfnano=format == "pfnano"))
+    elif format == "delphes":
+        wanted = None if collections is None else list(dict.fromkeys([*collections, *require]))
+        chunks = _without_notes(iterate_delphes(path, wanted, optional, step_size=step_size))
+    else:
+        chunks = _csv_chunks(path, collections, require, on_bad_line, step_size)
+    for events, notes in chunks:
+        missing = [c for c in require if c not in events.fields]
+        if missing:
+            raise InputError(f"{path}: no {', '.join(missing)} in this {format} file "
+                             f"(it has {', '.join(events.fields)})")
+        yield events, notes
+        del events  # not held while the next chunk is read
+
+
+def _without_notes(chunks: Iterator[ak.Array]) -> Iterator[tuple[ak.Array, dict]]:
+    for events in chunks:
+        yield events, {}
+        del events
+
+
+def _csv_chunks(path: str, collections, require, on_bad_line: str, step_size: int | None):
+    events, notes = read_darkmachines(path, on_bad_line)
+    if collections is not None:
+        events = events[[c for c in events.fields if c in collections or c in require]]
+    step = max(int(step_size or len(events)), 1)
+    for start in range(0, max(len(events), 1), step):
+        yield events[start:start + step], notes if start == 0 else {}
 
 
 def read_input(path: str, format: str = "nanoaod", collections: list[str] | None = None,
-               require: tuple[str, ...] | list[str] = (), on_bad_line: str = "fail") -> tuple[ak.Array, dict]:
-    """Read ``path`` (a local file or, for ROOT formats, a ``root://`` URL) of the given format.
-
-    ``collections`` restricts what is read (record names); ``require`` must be present. Missing
-    optional collections are left out rather than refused. Raises InputError naming the file.
-    """
-    notes: dict = {}
-    if format in ("nanoaod", "pfnano"):
-        reader = read_events if format == "nanoaod" else read_pfnano
-        events = reader(path, collections, require, optional=OPTIONAL_COLLECTIONS)
-    elif format == "delphes":
-        wanted = None if collections is None else list(dict.fromkeys([*collections, *require]))
-        events = read_delphes(path, wanted, optional=OPTIONAL_COLLECTIONS)
-    elif format == "darkmachines":
-        events, notes = read_darkmachines(path, on_bad_line)
-        if collections is not None:
-            events = events[[c for c in events.fields if c in collections or c in require]]
-    else:
-        raise ValueError(f"format: one of {', '.join(FORMATS)}, got {format!r}")
-    missing = [c for c in require if c not in events.fields]
-    if missing:
-        raise InputError(f"{path}: no {', '.join(missing)} in this {format} file (it has {', '.join(events.fields)})")
-    return events, notes
+               require: tuple[str, ...] | list[str] = (), on_bad_line: str = "fail",
+               puppi: bool = True) -> tuple[ak.Array, dict]:
+    """The whole file as one event record and the reader's notes (see :func:`iterate_input`)."""
+    return next(iterate_input(path, format, collections, require, on_bad_line, None, puppi))

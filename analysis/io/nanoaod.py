@@ -15,6 +15,7 @@ import os
 import types as types_module
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 
 import awkward as ak
 import numpy as np
@@ -27,84 +28,176 @@ class InputError(ValueError):
     """An input file that cannot be used; the message names the file and the reason."""
 
 
+# NanoAOD v15 renamed these tables; the record keeps the v9-v14 names, so one selection and feature code
+# reads every version (a file that has both keeps the older table under its own name)
+ALIASES = {"PFMET": "MET", "PFCand": "PFCands", "FatJetPFCand": "FatJetPFCands"}
+FIELD_ALIASES = {"FatJetPFCands": {"pfCandIdx": "pFCandsIdx"}}
+
+
 def _open_tree(path: str):
+    """The file and its ``Events`` tree: a TTree or an RNTuple (both answer keys/arrays/iterate)."""
     try:
-        f = uproot.open(path)
+        f = uproot.open(path, array_cache=None)  # chunks are read once: memory follows the chunk
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except Exception as e:  # uproot raises many kinds for corrupt/truncated files
         raise InputError(f"{path}: not a readable ROOT file ({type(e).__name__}: {e})") from None
-    if TREE not in f:
+    try:
+        if TREE not in f:
+            raise InputError(f"{path}: no '{TREE}' tree (keys: {', '.join(f.keys()) or 'none'})")
+        return f, f[TREE]
+    except InputError:
         f.close()
-        raise InputError(f"{path}: no '{TREE}' tree (keys: {', '.join(f.keys()) or 'none'})")
-    return f, f[TREE]
+        raise
+    except Exception as e:  # a directory or tree header cut off by truncation
+        f.close()
+        raise InputError(f"{path}: not a readable ROOT file ({type(e).__name__}: {e})") from None
 
 
-def read_events(path: str, collections: list[str] | None = None, require: tuple[str, ...] | list[str] = (),
-                optional: tuple[str, ...] | list[str] = ()) -> ak.Array:
-    """Read a NanoAOD-like file into one event record.
+def branch_names(tree) -> list[str]:
+    """The tree's branch names; an RNTuple's top-level field names (uproot's RNTuple.keys() walks every
+    nested field and takes seconds on a PFNano file)."""
+    if isinstance(tree, uproot.behaviors.RNTuple.RNTuple):
+        return [f.name for f in tree.fields]
+    return list(tree.keys())
 
-    ``collections`` restricts what is read (collection or scalar-group names, e.g. ``["FatJet",
-    "PFCands", "MET", "genWeight"]``); a requested one that is missing raises InputError unless it
-    is in ``optional`` (then it is left out). ``require`` names groups that must be present even when
-    everything is read (a skim reads all but cannot select without ``FatJet``); a missing one raises
-    InputError too.
+
+def branch_groups(names: list[str]) -> dict[str, dict[str | None, str]]:
+    """Record name -> {field: branch}: ``<Coll>_<field>`` branches grouped by prefix, a bare branch
+    (``genWeight``, or a jagged array without sub-fields such as ``LHEScaleWeight``) under field None.
+
+    ``n<Coll>`` counters are left out (the jagged arrays imply them); RNTuple's internal
+    ``_collectionN.*`` names are left out (each field is also listed under its NanoAOD name).
+    """
+    names = [b for b in names if not b.startswith("_collection")]
+    prefixes = {b.split("_", 1)[0] for b in names if "_" in b}
+    bare = set(names)
+    groups: dict[str, dict[str | None, str]] = defaultdict(dict)
+    for b in names:
+        if b.startswith("n") and (b[1:] in prefixes or b[1:] in bare):
+            continue
+        coll, field = b.split("_", 1) if "_" in b else (b, None)
+        groups[coll][field] = b
+    for old, new in ALIASES.items():
+        if old in groups and new not in groups:
+            groups[new] = groups.pop(old)
+    for coll, renames in FIELD_ALIASES.items():
+        for old, new in renames.items():
+            if coll in groups and old in groups[coll] and new not in groups[coll]:
+                groups[coll][new] = groups[coll].pop(old)
+    return dict(groups)
+
+
+def _record(groups: dict[str, dict[str | None, str]], arrays: dict, wanted: list[str]) -> ak.Array:
+    fields = {}
+    for c in wanted:
+        members = groups[c]
+        fields[c] = arrays[members[None]] if None in members else ak.zip({f: arrays[b] for f, b in members.items()})
+    return ak.Array(fields)
+
+
+def iterate_events(path: str, collections: list[str] | None = None, require: tuple[str, ...] | list[str] = (),
+                   optional: tuple[str, ...] | list[str] = (), step_size: int | None = None) -> Iterator[ak.Array]:
+    """Read a NanoAOD-like file (TTree or RNTuple) as event records of at most ``step_size`` events
+    (None: the whole file at once), so memory is bounded by the chunk, not the file.
+
+    ``collections`` restricts what is read (record names, e.g. ``["FatJet", "PFCands", "MET",
+    "genWeight"]``); a requested one that is missing raises InputError unless it is in ``optional``
+    (then it is left out). ``require`` names groups that must be present even when everything is read.
+    Any failure while reading (a truncated or corrupt file) raises InputError naming the file.
     """
     f, tree = _open_tree(path)
     with f:
-        names = list(tree.keys())
-        prefixes = {x.split("_", 1)[0] for x in names if "_" in x}
-        groups: dict[str, list[str]] = defaultdict(list)
-        for b in names:
-            if b.startswith("n") and b[1:] in prefixes:
-                continue  # counter branch, implied by the jagged arrays
-            groups[b.split("_", 1)[0] if "_" in b else b].append(b)
+        try:
+            groups = branch_groups(branch_names(tree))
+            n_entries = tree.num_entries
+        except Exception as e:
+            raise InputError(f"{path}: cannot read the '{TREE}' tree's layout ({type(e).__name__}: {e})") from None
         wanted = list(groups) if collections is None else [c for c in collections if c in groups or c not in optional]
         missing = [c for c in dict.fromkeys([*wanted, *require]) if c not in groups]
         if missing:
             raise InputError(f"{path}: tree '{TREE}' has no branches for {', '.join(missing)} "
                              f"(found groups: {', '.join(sorted(groups))})")
-        branches = [b for c in wanted for b in groups[c]]
+        branches = [b for c in wanted for b in groups[c].values()]
+        step = max(int(step_size or n_entries), 1)
         try:
-            arrays = tree.arrays(branches, how=dict)
+            for start in range(0, max(n_entries, 1), step):
+                stop = min(start + step, n_entries)
+                if isinstance(tree, uproot.behaviors.RNTuple.RNTuple):  # field by field: RNTuple.arrays lists
+                    arrays = {b: tree[b].array(entry_start=start, entry_stop=stop) for b in branches}  # all keys
+                else:
+                    arrays = tree.arrays(branches, entry_start=start, entry_stop=stop, how=dict)
+                yield _record(groups, arrays, wanted)
+                del arrays  # the next chunk is read without this one still held
         except Exception as e:
             raise InputError(f"{path}: cannot read branches ({type(e).__name__}: {e})") from None
-    fields = {}
-    for c in wanted:
-        members = groups[c]
-        if members == [c]:
-            fields[c] = arrays[c]
-        else:
-            fields[c] = ak.zip({b.split("_", 1)[1]: arrays[b] for b in members})
-    return ak.Array(fields)
 
 
-def write_events(path: str, events: ak.Array) -> None:
-    """Write an event record as a NanoAOD-like tree (``n<Coll>`` counters + ``<Coll>_<field>``).
+def read_events(path: str, collections: list[str] | None = None, require: tuple[str, ...] | list[str] = (),
+                optional: tuple[str, ...] | list[str] = ()) -> ak.Array:
+    """Read a whole NanoAOD-like file into one event record (see :func:`iterate_events`)."""
+    return next(iterate_events(path, collections, require, optional))
 
-    Writes to ``path`` directly; callers make it atomic (tasks write to a temporary name and move).
-    """
+
+def runs_sum_weights(path: str) -> float | None:
+    """The generator's sum of weights over the file's runs (``Runs`` tree, ``genEventSumw``; some
+    NanoAOD versions name it ``genEventSumw_``), or None when the file has no such tree or branch."""
+    try:
+        with uproot.open(path) as f:
+            if "Runs" not in f:
+                return None
+            runs = f["Runs"]
+            for name in ("genEventSumw", "genEventSumw_"):
+                if name in runs.keys():
+                    return float(np.sum(runs[name].array(library="np")))
+    except Exception as e:
+        raise InputError(f"{path}: cannot read the 'Runs' tree ({type(e).__name__}: {e})") from None
+    return None
+
+
+def runs_tree(count: int, sumw: float, sumw2: float, run: int = 1) -> dict[str, np.ndarray]:
+    """NanoAOD's ``Runs`` tree (one entry per run): the generator's event count and sums of weights
+    before any selection, which is what a sample is normalised to."""
+    return {"run": np.array([run], np.uint32), "genEventCount": np.array([count], np.int64),
+            "genEventSumw": np.array([sumw], np.float64), "genEventSumw2": np.array([sumw2], np.float64)}
+
+
+def flat_branches(events: ak.Array) -> dict:
+    """An event record -> the branches :func:`write_tree` writes: a jagged collection as one awkward
+    record (``n<Coll>`` + ``<Coll>_<field>``), a jagged array without fields (``LHEScaleWeight``) as
+    itself (``n<name>`` + ``<name>``), a per-event record (MET) as ``<name>_<field>``, a number as is."""
     flat = {}
     for name in events.fields:
         col = events[name]
-        if col.fields and col.ndim > 1:  # jagged collection -> n<name> + <name>_<field>
+        if col.fields and col.ndim > 1:
             flat[name] = ak.zip({f: col[f] for f in col.fields})
-        elif col.fields:  # one record per event (MET) -> <name>_<field>
+        elif col.fields:
             flat.update({f"{name}_{f}": ak.to_numpy(col[f]) for f in col.fields})
+        elif col.ndim > 1:
+            flat[name] = ak.to_packed(col)
         else:
             flat[name] = ak.to_numpy(col)
-    write_tree(path, flat)
+    return flat
 
 
-def write_tree(path: str, branches: dict, tree: str = TREE, **naming) -> None:
-    """Write flat branches (numpy arrays, or jagged awkward records -> ``n<name>`` + ``<name>_<field>``)
-    as a TTree. mktree + extend keeps the NanoAOD naming; since uproot 5.7 ``f[name] = ...`` writes an RNTuple.
-    ``naming`` (uproot's ``field_name``, ``counter_name``) gives other layouts (Delphes: ``Jet.PT``, ``Jet_size``).
+def write_events(path: str, events: ak.Array, extra_trees: dict[str, dict] | None = None) -> None:
+    """Write an event record as a NanoAOD-like tree (see :func:`flat_branches`), and ``extra_trees``
+    ({tree name: {branch: numpy array}}, e.g. ``Runs``) beside it.
 
-    The file is byte-reproducible: ROOT headers hold creation times and UUIDs, so the clock is fixed
-    while writing and the UUID is derived from the content (same events -> same bytes, same md5).
+    Writes to ``path`` directly; callers make it atomic (tasks write to a temporary name and move).
     """
-    types = {k: v.type.content if isinstance(v, ak.Array) else v.dtype for k, v in branches.items()}
+    write_tree(path, flat_branches(events), extra_trees=extra_trees)
+
+
+def write_tree(path: str, branches: dict, tree: str = TREE, extra_trees: dict[str, dict] | None = None,
+               **naming) -> None:
+    """Write flat branches (numpy arrays, or jagged awkward arrays -> ``n<name>`` + ``<name>_<field>``)
+    as a TTree, and ``extra_trees`` beside it. ``naming`` (uproot's ``field_name``, ``counter_name``)
+    gives other layouts (Delphes: ``Jet.PT``, ``Jet_size``).
+
+    The file is byte-reproducible: the UUID in its header is derived from the content (same events ->
+    same bytes, same md5), see :class:`TreeWriter`.
+    """
     n = len(next(iter(branches.values())))
     digest = hashlib.sha256(str(n).encode())
     for k in sorted(branches):
@@ -113,13 +206,50 @@ def write_tree(path: str, branches: dict, tree: str = TREE, **naming) -> None:
         digest.update(k.encode())
         for b in buffers:
             digest.update(np.ascontiguousarray(b).tobytes())
-    file_uuid = uuid.UUID(bytes=digest.digest()[:16])
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    # through a file object: uproot would otherwise store the (temporary) file name in the header
-    with _fixed_clock(), open(path, "w+b") as sink, uproot.recreate(sink, uuid_function=lambda: file_uuid) as f:
-        f.mktree(tree, types, **naming)
-        if n:
-            f[tree].extend(branches)
+    with TreeWriter(path, digest.hexdigest(), tree, **naming) as writer:
+        writer.extend(branches)
+        for name, extra in (extra_trees or {}).items():
+            writer.add_tree(name, extra)
+
+
+class TreeWriter:
+    """Writes one tree chunk by chunk (``mktree`` on the first chunk, then ``extend``), so a skim never
+    holds more than a chunk; small trees (``Runs``) go beside it with :meth:`add_tree`.
+
+    mktree + extend keeps the NanoAOD naming (since uproot 5.7 ``f[name] = ...`` writes an RNTuple).
+    ROOT headers hold creation times and UUIDs: the clock is fixed while writing and the UUID derived
+    from ``key`` (the caller's digest of what determines the content), so files are byte-reproducible.
+    """
+
+    def __init__(self, path: str, key: str, tree: str = TREE, **naming):
+        self.path, self.key, self.tree, self.naming = path, key, tree, naming
+        self._created = False
+
+    def __enter__(self) -> "TreeWriter":
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        file_uuid = uuid.UUID(bytes=hashlib.sha256(self.key.encode()).digest()[:16])
+        self._stack = contextlib.ExitStack()
+        self._stack.enter_context(_fixed_clock())
+        # through a file object: uproot would otherwise store the (temporary) file name in the header
+        sink = self._stack.enter_context(open(self.path, "w+b"))
+        self._file = self._stack.enter_context(uproot.recreate(sink, uuid_function=lambda: file_uuid))
+        return self
+
+    def extend(self, branches: dict) -> None:
+        """Append a chunk ({branch: numpy or awkward array}; the first chunk fixes the types)."""
+        if not self._created:
+            types = {k: v.type.content if isinstance(v, ak.Array) else v.dtype for k, v in branches.items()}
+            self._file.mktree(self.tree, types, **self.naming)
+            self._created = True
+        if len(next(iter(branches.values()))):
+            self._file[self.tree].extend(branches)
+
+    def add_tree(self, name: str, branches: dict) -> None:
+        self._file.mktree(name, {k: np.asarray(v).dtype for k, v in branches.items()})
+        self._file[name].extend({k: np.asarray(v) for k, v in branches.items()})
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
 
 
 class _FixedDatetime(datetime.datetime):
@@ -144,19 +274,35 @@ def _fixed_clock():
 
 
 ASSOCIATION = "FatJetPFCands"  # CMS PFNano: one row per (FatJet, PFCand) pair, jetIdx + pFCandsIdx
+_CHARGED_PDG = {11: -1, 13: -1, 211: 1, 321: 1, 2212: 1}  # |pdgId| -> charge of the positive-id particle
 
 
-def read_pfnano(path: str, collections: list[str] | None = None, require: tuple[str, ...] | list[str] = (),
-                optional: tuple[str, ...] | list[str] = ()) -> ak.Array:
-    """Read a CMS PFNano file: as :func:`read_events`, with ``PFCands_fatJetIdx`` built from the
-    ``FatJetPFCands`` association table (candidates in no FatJet get -1), which is then dropped."""
+def iterate_nanoaod(path: str, collections: list[str] | None = None, require: tuple[str, ...] | list[str] = (),
+                    optional: tuple[str, ...] | list[str] = (), step_size: int | None = None, puppi: bool = True,
+                    pfnano: bool = False) -> Iterator[ak.Array]:
+    """Read CMS NanoAOD, PFNano or the tool's own files as :func:`iterate_events`; where the file has the
+    ``FatJetPFCands`` association table (PFNano; NanoAOD v15's ``FatJetPFCand``), ``PFCands_fatJetIdx``
+    is built from it and the table dropped. ``pfnano``: the table must be there.
+
+    Then only candidates in a FatJet are kept (PFNano stores every candidate of the event; nothing
+    downstream uses the others). ``puppi``: a candidate's pt and mass are multiplied by its
+    ``puppiWeight``, as in the PUPPI jets CMS builds its AK8 jets and their tau_N from (the weight is
+    kept as a field). Candidates without ``charge`` (v15 ``PFCand``) get it from the pdgId.
+    """
     wants_cands = collections is None or "PFCands" in collections or "PFCands" in require
     extra = [ASSOCIATION, "FatJet", "PFCands"] if wants_cands else []
-    events = read_events(path, None if collections is None else list(dict.fromkeys([*collections, *extra])),
-                         [*require, *extra], optional)
-    if not wants_cands:
-        return events
+    wanted = None if collections is None else list(dict.fromkeys([*collections, *extra]))
+    required = [*require, *extra] if pfnano else list(require)
+    optional = list(optional) + ([] if pfnano else [ASSOCIATION])
+    for events in iterate_events(path, wanted, required, optional, step_size):
+        yield _associate(path, events, puppi) if ASSOCIATION in events.fields else events
+        del events  # each generator of the chain lets go of its chunk before the next is read
+
+
+def _associate(path: str, events: ak.Array, puppi: bool) -> ak.Array:
     table = events[ASSOCIATION]
+    if "PFCands" not in events.fields or "FatJet" not in events.fields:
+        return events[[f for f in events.fields if f != ASSOCIATION]]
     n_cands = ak.to_numpy(ak.num(events.PFCands)).astype(np.int64)
     n_rows = ak.to_numpy(ak.num(table))
     cand = ak.to_numpy(ak.flatten(table.pFCandsIdx)).astype(np.int64)
@@ -169,6 +315,16 @@ def read_pfnano(path: str, collections: list[str] | None = None, require: tuple[
     idx = np.full(int(n_cands.sum()), -1, np.int32)
     idx[cand + np.concatenate([[0], np.cumsum(n_cands)[:-1]])[row_event]] = jet
     cands = ak.with_field(events.PFCands, ak.unflatten(idx, n_cands), "fatJetIdx")
+    if "charge" not in cands.fields and "pdgId" in cands.fields:
+        pdg = ak.to_numpy(ak.flatten(cands.pdgId)).astype(np.int64)
+        unit = np.zeros_like(pdg)
+        for code, q in _CHARGED_PDG.items():
+            unit[np.abs(pdg) == code] = q
+        cands = ak.with_field(cands, ak.unflatten((unit * np.sign(pdg)).astype(np.int32), n_cands), "charge")
+    if puppi and "puppiWeight" in cands.fields:
+        for f in ("pt", "mass"):
+            cands = ak.with_field(cands, cands[f] * cands.puppiWeight, f)
+    cands = cands[cands.fatJetIdx >= 0]
     return ak.Array({**{f: events[f] for f in events.fields if f != ASSOCIATION}, "PFCands": cands})
 
 

@@ -94,8 +94,10 @@ def skim_or_skip(path: str, fmt: str, selection: dict, out_path: str, key: str, 
     try:
         return skim_file(path, fmt, selection, out_path, key, **options)
     except InputError as e:
+        if "genWeight" in str(e) and not options.get("is_data"):
+            e = InputError(f"{e} (collision data? give the sample label: data)")
         if on_bad_file != "skip":
-            raise
+            raise e from None
         write_tree(out_path, {"event": np.zeros(0, np.uint64)})
         return {"cutflow": [], "skipped": str(e)}
 

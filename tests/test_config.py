@@ -174,7 +174,7 @@ BAD = [
     (lambda d: d["samples"]["qcd"].update(procss="qcd"), ["samples.qcd.procss", "unknown key", "process"]),
     (lambda d: d["samples"].update(x={"files": "/nonexistent/*.root", "label": "background", "xsec_pb": 1.0}),
      ["samples.x.files", "/nonexistent/*.root"]),
-    (lambda d: d["samples"].update(x={"files": "/nonexistent.csv", "label": "data"}), ["samples.x.xsec_pb", "cross-section"]),
+    (lambda d: d["samples"].update(x={"files": "/nonexistent.csv", "label": "data", "xsec_pb": 1.0}), ["samples.x.xsec_pb", "cross-section"]),
     (lambda d: d["samples"].update({"../evil": {"process": "qcd", "label": "background", "pt_hat_min": 300}}),
      ["samples.../evil", "'../evil'", "safe name"]),
     (lambda d: d["samples"].update({"a/b": {"process": "qcd", "label": "background", "pt_hat_min": 300}}),

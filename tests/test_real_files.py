@@ -55,6 +55,8 @@ def event_level(derived: Path) -> dict:
             "dimuon": {"files": str(REAL / "coffea_nano_dimuon.root"), "label": "data"},
         },
         "selection": ONE_JET, "features": "dm_objects", **TINY,
+        # Drell-Yan at NLO has negative weights, which the training cannot draw batches by
+        "training": {"seed": 1, "device": "cpu", "weights": "none"},
     }
 
 
@@ -103,8 +105,11 @@ def events(tmp_path_factory):
 
 def _hand_count(path: Path, min_pt=170.0, max_eta=2.4):
     """Events with >= 1 FatJet above min_pt in |eta| < max_eta, their weight sum and their jets (<= 2 each)."""
-    t = uproot.open(path)["Events"]
-    a = t.arrays(["FatJet_pt", "FatJet_eta"] + (["genWeight"] if "genWeight" in t.keys() else []))
+    from analysis.io.nanoaod import branch_names
+
+    t = uproot.open(path)["Events"]  # TTree or RNTuple
+    names = ["FatJet_pt", "FatJet_eta"] + (["genWeight"] if "genWeight" in branch_names(t) else [])
+    a = ak.zip({n: t[n].array() for n in names}, depth_limit=1)
     good = ak.sum((a.FatJet_pt > min_pt) & (abs(a.FatJet_eta) < max_eta), axis=1)
     passed = ak.to_numpy(good >= 1)
     w = ak.to_numpy(a.genWeight) if "genWeight" in a.fields else np.ones(len(a))
@@ -227,7 +232,7 @@ def test_a_file_truncated_anywhere_is_an_input_error_or_reads_whole(tmp_path):
     data = source.read_bytes()
     cut = tmp_path / "cut.root"
     outcomes = {"error": 0, "whole": 0}
-    for size in sorted({*range(0, len(data), max(len(data) // 30, 1)), len(data) - 1, len(data) - 100}):
+    for size in sorted({*range(0, len(data), max(len(data) // 20, 1)), len(data) - 1, len(data) - 100}):
         cut.write_bytes(data[:size])
         try:
             got = skim_file(str(cut), "nanoaod", selection, str(tmp_path / "out.root"), "k", step_size=5)
@@ -239,4 +244,4 @@ def test_a_file_truncated_anywhere_is_an_input_error_or_reads_whole(tmp_path):
         else:
             assert got["cutflow"] == reference["cutflow"], size
             outcomes["whole"] += 1
-    assert outcomes["error"] >= 28
+    assert outcomes["error"] >= 19

@@ -40,7 +40,14 @@ LABELS = ("background", "signal", "data")  # a row's label code is the position 
 
 def jet_table(events: ak.Array, selection: dict, feature_names: list[str], jets_per_event: int,
               representations: list[str] = ()) -> dict:
-    """Features (and the named non-flat representations) of the leading selected AK8 jets of every event."""
+    """Features (and the named non-flat representations) of the leading selected AK8 jets of every event.
+
+    Events without ``PFCands`` (plain NanoAOD) give jets without constituents: only features of stored jet
+    branches (``hlf_nano``) are then meaningful, which the config check makes sure of."""
+    if "PFCands" not in events.fields:
+        empty = ak.unflatten(np.zeros(0, np.float32), np.zeros(len(events), np.int64))
+        events = ak.with_field(events, ak.zip({f: empty for f in ("pt", "eta", "phi", "mass", "charge", "pdgId")}
+                                              | {"fatJetIdx": ak.values_astype(empty, np.int32)}), "PFCands")
     cons = jet_constituents(events)
     mask = object_masks(events, selection.get("objects")).get("FatJet", ak.ones_like(events.FatJet.pt, dtype=bool))
     jets = events.FatJet[mask][:, :jets_per_event]

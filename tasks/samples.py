@@ -52,7 +52,7 @@ class SkimEvents(SampleWorkflow):
 
         out, spec, inputs = self.output(), self.cfg.samples[self.sample], self.cfg.inputs
         if self.input_file:  # normalised to the config's xsec_pb and the file's sum of weights
-            path, fmt, xsec = self.input_file, spec["format"], spec.get("xsec_pb")
+            path, fmt, xsec = self.input_file, spec["format"], spec.get("xsec_pb", 1.0)  # data: weight 1
         else:
             inp = self.input()
             path, fmt, xsec = inp["events"].path, spec.get("format", "nanoaod"), read_json(inp["meta"].path)["xsec_pb"]

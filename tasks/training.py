@@ -52,10 +52,12 @@ class TrainModel(BranchLabel, Task, law.LocalWorkflow, RemoteWorkflow):
         return {"model": self.cfg.models[self.model], "training": self.cfg.training}
 
     def config_hash(self) -> str:
-        """The model's config, the training settings and the training rows of the dataset (not its signals)."""
+        """The model's config, the training settings and the training rows of the dataset (not its signals),
+        with the dataset's version: one training version on two dataset versions gets two folders."""
         if not self.is_branch():
             return super().config_hash()
-        return short_hash(self.config_parts(), FeatureDataset.req(self).training_hash())
+        dataset = FeatureDataset.req(self)
+        return short_hash(self.config_parts(), dataset.stage_version(), dataset.training_hash())
 
     def branch_params(self) -> dict:
         return {"model": self.model}

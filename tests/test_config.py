@@ -309,6 +309,13 @@ def test_versions_per_stage(tmp_path):
                      "TrainGraphWNAE": "v3", "SkimEvents": "v2"}  # the report reads the skims' cut flows
     train = TRAIN_TASKS["wnae"].req(report, branch=0, _exclude={"workflow", "branches"})
     assert train.local_path().endswith(f"TrainWNAE/v3/wnae__{train.config_hash()}")
+    # the same training version on another dataset version is another output, not a stale "complete" one
+    (tmp_path / "other").mkdir()
+    other = _copy_config(tmp_path / "other",
+                         lambda d: d.update(versions={"FeatureDataset": "v4", "TrainModel": "v3"}))
+    other_train = TRAIN_TASKS["wnae"].req(PlotSignificance(version="v2", config=other), branch=0,
+                                          _exclude={"workflow", "branches"})
+    assert other_train.config_hash() != train.config_hash()
     bad = _copy_config(tmp_path, lambda d: d.update(versions={"TrainWNEA": "v1"}))
     with pytest.raises(ConfigError, match="versions.TrainWNEA' = 'v1': not a task"):
         PlotSignificance(version="v2", config=bad).store_parts()

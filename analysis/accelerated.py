@@ -8,7 +8,9 @@ and debug the readable code (or compare it with the compiled one) without changi
 - the MLP autoencoder's energy and input gradient: analysis/models/mlp_kernels.py (compiled) / torch ops in
   analysis/models/ae.py;
 - the optimal assignment of the exact Wasserstein distance: analysis/models/assignment.py (compiled) / scipy's
-  ``linear_sum_assignment`` beside it.
+  ``linear_sum_assignment`` beside it;
+- the Dark Machines csv reader: vector token search and number conversion / the byte-by-byte reference reader
+  for every line (both in analysis/io/darkmachines.py).
 
 Each pair is tested to agree (tests/test_accelerated.py and the equality tests of each module).
 """

@@ -12,7 +12,7 @@ columns in place, with no Python work per line or object: token ends come from a
 compare, the four numbers of an object are checked and converted together by one LLVM vector routine
 (exactly as Python's float() for up to 15 digits), and any line of another shape (blanks, exponents,
 long numbers, errors) is read again byte by byte by the reference reader, which also names what is
-wrong. A per-line regular expression is ~40x slower (benchmarks/bench_csv.py). Jets and b-jets become
+wrong; ``SVJ_PLAIN=1`` reads every line with the reference reader. A per-line regular expression is ~40x slower (benchmarks/bench_csv.py). Jets and b-jets become
 ``Jet`` (``btag`` 0/1), leptons ``Electron``/``Muon`` with ``charge``, photons ``Photon``; the process
 name is kept as ``DM_processId`` (CRC32 of the name, the same in every file) with the names in the
 reader's notes.
@@ -36,6 +36,7 @@ from numba.core import types
 from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import intrinsic
 
+from analysis.accelerated import plain
 from analysis.io.nanoaod import InputError
 
 CODES = ("j", "b", "e-", "e+", "m-", "m+", "g")
@@ -450,7 +451,7 @@ def _line_fast(buf, p, base, bits, head, name, objs, kinematics, n_ev, n_col, st
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _scan(buf, head, process, names, offsets, objs, n_ev, n_col):
+def _scan(buf, head, process, names, offsets, objs, n_ev, n_col, fast):
     """One compiled pass over whole lines (``buf`` ends with a newline and has ``_FRONT`` readable
     bytes before it, ``_PAD`` after): each good event appended at ``n_ev`` (its header to the
     ``head`` columns, its process name's hash to ``process``, where each of its collections ends to
@@ -458,7 +459,8 @@ def _scan(buf, head, process, names, offsets, objs, n_ev, n_col):
     mass, btag or charge in GeV) at ``n_col`` (updated); the caller makes room for what the bytes
     could hold (an event or an object takes at least 10 bytes). A malformed line writes nothing.
     -> (status of each line, the new number of events, the process names met: hash, start, end
-    (one row per change of name))."""
+    (one row per change of name)). ``fast`` False reads every line with the byte-by-byte reference reader
+    (``SVJ_PLAIN=1``)."""
     n = len(buf)
     status = np.empty(n, np.int8)
     first, start = np.empty(4, np.int64), n_col.copy()
@@ -469,7 +471,9 @@ def _scan(buf, head, process, names, offsets, objs, n_ev, n_col):
         name = names[n_names]
         for k in range(4):
             first[k] = n_col[k]
-        ok, q, base, bits = _line_fast(buf, p, base, bits, head, name, objs, kinematics, n_ev, n_col, start)
+        ok, q = False, p
+        if fast:
+            ok, q, base, bits = _line_fast(buf, p, base, bits, head, name, objs, kinematics, n_ev, n_col, start)
         status[line] = 0
         if not ok:
             for k in range(4):
@@ -482,7 +486,8 @@ def _scan(buf, head, process, names, offsets, objs, n_ev, n_col):
                 status[line] = 0 if ok else _BAD
             while buf[q] != _NL:
                 q += 1
-            base, bits = q + 1, _delimiters64(buf, q + 1)  # the window starts again after this line
+            if fast:
+                base, bits = q + 1, _delimiters64(buf, q + 1)  # the window starts again after this line
         if ok:
             process[n_ev] = name[0]
             n_names += n_names == 0 or name[0] != names[n_names - 1, 0]
@@ -523,7 +528,8 @@ class _Columns:
         self.objs = tuple(obj if n + most <= obj.shape[1] else _grown(obj, 2 * (n + most), n)
                           for obj, n in zip(self.objs, self.n_col))
         status, self.n_ev, names = _scan(buf, (self.event, self.weight, self.met), self.process,
-                                         np.empty((most, 3), np.int64), self.offsets, self.objs, self.n_ev, self.n_col)
+                                         np.empty((most, 3), np.int64), self.offsets, self.objs, self.n_ev, self.n_col,
+                                         not plain())
         for h, start, end in names:
             self.names.setdefault(int(h), buf[start:end].tobytes().decode(errors="replace"))
         return status

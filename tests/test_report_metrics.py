@@ -142,3 +142,11 @@ def test_auc_grids_one_per_signal_model(tmp_path):
     samples = {"s_a": {"params": {"m_dark": 10}}, "s_b": {"params": {"m_dark": 20}}}
     files = _auc_grids(data, summary, samples, {"ae": "AE", "wnae": "WNAE"}, lambda n: str(tmp_path / n))
     assert not any(f.endswith(".png") for f in files)  # now one point per grid
+    # the default catalogue's signals carry every parameter: one grid, its title naming the shared ones
+    same = {"m_dark": 20, "n_c": 2, "n_f": 2}
+    files = _auc_grids(data, summary, {"s_a": {"params": same}, "s_b": {"params": same}},
+                       {"ae": "AE", "wnae": "WNAE"}, lambda n: str(tmp_path / n))
+    assert sorted(os.path.basename(f) for f in files if f.endswith(".png")) == [
+        "auc_grid_svj_schannel_m_dark20_n_c2_n_f2_ae.png", "auc_grid_svj_schannel_m_dark20_n_c2_n_f2_wnae.png"]
+    from analysis.plotting.labels import OTHER_PARAMS
+    assert OTHER_PARAMS["m_dark"].format(20.0) == r"$m_\mathrm{dark}$ = 20 GeV"

@@ -12,7 +12,7 @@ PROCESS_LABELS = {
 # the mediator's mass symbol per signal process (x axis of the AUC grids)
 MEDIATOR_SYMBOLS = {"svj_schannel": r"m_{Z'}", "svj_tchannel": r"m_{\Phi}"}
 # signal parameters other than the grid axes (m_med, r_inv), as they appear in titles
-OTHER_PARAMS = {"m_dark": r"$m_\mathrm{dark}$ = {:g} GeV", "n_c": r"$N_c$ = {:g}", "n_f": r"$N_f$ = {:g}"}
+OTHER_PARAMS = {"m_dark": r"$m_\mathrm{{dark}}$ = {:g} GeV", "n_c": r"$N_c$ = {:g}", "n_f": r"$N_f$ = {:g}"}  # str.format
 
 
 def mediator_axis(process: str) -> str:

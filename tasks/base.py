@@ -75,17 +75,16 @@ class Task(law.Task):
         return law.util.flatten(self.requires())
 
     def config_hash(self) -> str:
-        """This task's identity from the task graph: the config it reads and the versions and hashes of its
-        upstream tasks (a workflow: of its branches), so exactly what depends on an edited setting or default is
-        stale, and a training of one version on two dataset versions gets two folders."""
+        """This task's identity from the task graph: the config it reads and the hashes of its upstream
+        tasks (a workflow: of its branches), so exactly what depends on an edited setting or default is
+        stale."""
         memo = self.__dict__.get("_hash_memo")
         if memo and memo[0] is self.cfg:
             return memo[1]
         if isinstance(self, law.BaseWorkflow) and not self.is_branch():
             value = short_hash(sorted(t.config_hash() for t in self.get_branch_tasks().values()))
         else:
-            value = short_hash(self.config_parts(),
-                               sorted(f"{t.stage_version()}/{t.config_hash()}" for t in self.upstream()))
+            value = short_hash(self.config_parts(), sorted(t.config_hash() for t in self.upstream()))
         self.__dict__["_hash_memo"] = (self.cfg, value)
         return value
 

@@ -62,10 +62,8 @@ class FeatureDataset(Task):
         """What a background-only model's training rows depend on: the dataset settings and the background
         samples' tables. Each jet's split is its own and the scaler is fitted on training background, so
         adding, removing or changing a signal sample leaves the trainings complete."""
-        tables = JetTables.req(self)
-        bkg = [t.config_hash() for t in tables.get_branch_tasks().values()
-               if self.cfg.samples[t.sample]["label"] == "background"]
         backgrounds = [s for s, spec in self.cfg.samples.items() if spec["label"] == "background"]
+        bkg = [t.config_hash() for t in JetTables.req(self).get_branch_tasks().values() if t.sample in backgrounds]
         return short_hash(self.cfg.dataset, backgrounds, sorted(bkg))
 
     def requires(self):

@@ -6,10 +6,9 @@ import os
 import luigi
 
 from analysis.config import data_path
-
 from tasks.base import Task, atomic_paths
-from tasks.progress import message
 from tasks.dataset import FeatureDataset
+from tasks.progress import message
 from tasks.training import train_task
 
 

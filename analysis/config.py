@@ -20,13 +20,11 @@ from typing import Any
 
 import yaml
 
-from analysis.features import available_features
-from analysis.features.representations import check_representation_name
+from analysis.features.names import available_features, check_representation_name, needs_constituents
 from analysis.generation.catalogue import expand_grids
-from analysis.generation.detector import resolve_detector
+from analysis.generation.detector_settings import resolve_detector
 from analysis.config_schema import SECTIONS, Features, Sample, check_safe_name
 from analysis.generation.pythia import NOMINAL_QUARK_MASS, pythia_settings
-from analysis.features.registry import needs_constituents
 from analysis.io.files import GENERATED_FORMATS, constituents_missing, expand_files
 from analysis.models.registry import resolve_config as resolve_model_config
 from analysis.schema import resolve_section

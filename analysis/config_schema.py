@@ -4,7 +4,7 @@
 a wrong type is a ConfigError before any job), the resolved values (defaults filled in) are what the
 tasks read and hash, and :func:`config_reference` renders the README's config reference from them.
 The ``models`` section is the model kinds' own schemas (``analysis.models.registry``), the detector
-settings the detector's (``analysis.generation.detector``).
+settings the detector's (``analysis.generation.detector_settings``).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from analysis.dataset import LABELS
+from analysis.codes import LABELS
 from analysis.generation.pythia import PROCESSES, SAMPLE_DEFAULTS
 from analysis.io.files import FORMATS
 from analysis.schema import Section
@@ -43,7 +43,7 @@ class Generation(Section):
     events_per_chunk: PositiveInt = Field(1000, description="events per generated chunk (a sample may override)")
     seed: NonNegativeInt = Field(1, description="base seed; each (sample, chunk) gets its own seed from it")
     detector: dict | None = Field(None, description="Delphes-CMS-like response: overrides of "
-                                  "analysis/generation/detector.py DEFAULT_DETECTOR; {enabled: false} is truth level")
+                                  "analysis/generation/detector_settings.py DEFAULT_DETECTOR; {enabled: false} is truth level")
 
 
 class Sample(Section):

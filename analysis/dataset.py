@@ -26,7 +26,8 @@ import awkward as ak
 import h5py
 import numpy as np
 
-from analysis.features import compute_features
+from analysis.codes import LABELS, SPLITS
+from analysis.features.registry import compute_features
 from analysis.features.representations import (
     compute_representations, concat_representations, representation_attrs, select_rows,
 )
@@ -34,8 +35,6 @@ from analysis.io.nanoaod import as_numpy, jet_constituents
 from analysis.selection.cuts import object_masks
 from analysis.selection.variables import dijet_system
 
-SPLITS = ("train", "val", "test")  # a row's split code is the position of its split here
-LABELS = ("background", "signal", "data")  # a row's label code is the position of its label here
 
 
 def jet_table(events: ak.Array, selection: dict, feature_names: list[str], jets_per_event: int,

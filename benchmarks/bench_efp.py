@@ -24,7 +24,7 @@ import time  # noqa: E402
 import awkward as ak  # noqa: E402
 import numpy as np  # noqa: E402
 
-from analysis.features import compute_features  # noqa: E402
+from analysis.features.registry import compute_features  # noqa: E402
 from analysis.features import substructure as sub  # noqa: E402
 from analysis.features.efp import canonical_form, efp_graphs  # noqa: E402
 from analysis.features.registry import MAX_CONSTITUENTS  # noqa: E402

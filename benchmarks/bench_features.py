@@ -26,7 +26,7 @@ import awkward as ak  # noqa: E402
 import fastjet  # noqa: E402
 import numpy as np  # noqa: E402
 
-from analysis.features import compute_features  # noqa: E402
+from analysis.features.registry import compute_features  # noqa: E402
 from analysis.features import substructure as sub  # noqa: E402
 from analysis.features.efp import EFP_GRAPHS, GraphEvaluator  # noqa: E402
 from analysis.features.registry import MAX_CONSTITUENTS  # noqa: E402

@@ -29,7 +29,8 @@ import numpy as np  # noqa: E402
 
 import analysis.generation as generation  # noqa: E402
 from analysis.generation import nanoaod  # noqa: E402
-from analysis.generation.detector import reconstruct, resolve_detector  # noqa: E402
+from analysis.generation.detector import reconstruct  # noqa: E402
+from analysis.generation.detector_settings import resolve_detector  # noqa: E402
 from analysis.kinematics import clustering  # noqa: E402
 
 SAMPLES = {

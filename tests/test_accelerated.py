@@ -18,7 +18,8 @@ def test_the_switch_reads_the_environment(monkeypatch):
 @pytest.fixture(scope="module")
 def particles():
     """Reconstructed candidates of 25 SVJ events (MPI off)."""
-    from analysis.generation.detector import reconstruct, resolve_detector
+    from analysis.generation.detector import reconstruct
+    from analysis.generation.detector_settings import resolve_detector
     from analysis.generation.pythia import final_state, generate_records, make_pythia
 
     svj = {"process": "svj_schannel", "params": {"m_med": 2000, "r_inv": 0.3, "m_dark": 20, "n_c": 2, "n_f": 2},

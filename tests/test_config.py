@@ -79,7 +79,7 @@ def test_changed_default_makes_exactly_its_dependents_stale(tmp_path, monkeypatc
     monkeypatch.setattr(wnae, "defaults", lambda: copy.deepcopy(changed_defaults))  # this kind's only
     assert _changed(base, _graph_hashes(path)) == {"TrainWNAE/wnae/wnae", "Infer/wnae", "PlotSignificance"}
     monkeypatch.undo()
-    from analysis.generation import detector
+    from analysis.generation import detector_settings as detector
 
     monkeypatch.setitem(detector.DEFAULT_DETECTOR, "calo_min_e", detector.DEFAULT_DETECTOR["calo_min_e"] + 0.1)
     changed = _changed(base, _graph_hashes(path))

@@ -7,7 +7,8 @@ import fastjet
 import numpy as np
 import pytest
 
-from analysis.features import available_features, compute_features
+from analysis.features import available_features
+from analysis.features.registry import compute_features
 from analysis.features import registry
 from analysis.features.efp import EFP_GRAPHS, efp_graphs
 

@@ -11,7 +11,8 @@ import uproot
 from analysis.generation import generate_sample
 from analysis.generation.nanoaod import BRANCHES
 from analysis.io.nanoaod import TREE
-from analysis.generation.detector import identify, reconstruct, resolve_detector
+from analysis.generation.detector import identify, reconstruct
+from analysis.generation.detector_settings import resolve_detector
 from analysis.generation.nanoaod import first_two_members, jet_rinv
 from analysis.generation.pythia import (
     dark_lambda, dark_meson_decays, final_state, generate_records, make_pythia, pythia_seed,

@@ -12,7 +12,8 @@ import yaml
 from analysis.config import CONFIG_DIR, ConfigError, load_config
 from analysis.generation import generate_sample
 from analysis.generation.catalogue import expand_grids
-from analysis.generation.detector import DEFAULT_DETECTOR, reconstruct, resolve_detector
+from analysis.generation.detector import reconstruct
+from analysis.generation.detector_settings import DEFAULT_DETECTOR, resolve_detector
 from analysis.generation.pythia import final_state, generate_records, make_pythia
 from analysis.io.nanoaod import TREE, read_events
 from analysis.plotting.validation import VARIABLES, plot_validation, sample_distributions

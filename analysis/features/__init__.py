@@ -1,7 +1,10 @@
-"""Jet-substructure features: ``compute_features(jets, constituents, names)`` and the names it knows;
-non-flat representations (images, constituent lists, Lund graphs): ``compute_representations``."""
+"""Jet-substructure features and non-flat representations (images, constituent lists, Lund graphs).
 
-from .registry import available_features, compute_features
-from .representations import available_representations, compute_representations
+This package and ``names`` (every feature and representation name) load neither awkward nor numba, so the
+config and the task graph stay light; the computations are ``registry.compute_features`` and
+``representations.compute_representations``.
+"""
 
-__all__ = ["available_features", "available_representations", "compute_features", "compute_representations"]
+from .names import available_features, available_representations
+
+__all__ = ["available_features", "available_representations"]

@@ -1,4 +1,4 @@
-"""Feature name -> computation registry, and ``compute_features`` over awkward jets and constituents.
+"""``compute_features`` over awkward jets and constituents: each feature (``names.FEATURES``) by its kind.
 
 Jets are processed in chunks of ``CHUNK_SIZE`` (angle matrices in blocks of ``PAIRWISE_BLOCK``) so memory
 stays bounded for any input size. Within a chunk every shared intermediate (flattened constituents,
@@ -8,15 +8,15 @@ however many features need it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable
+from typing import Any, Callable
 
 import awkward as ak
 import numpy as np
 
 from . import substructure as sub
-from .efp import GraphEvaluator, efp_graphs, energy_flow_polynomials
+from .efp import GraphEvaluator, energy_flow_polynomials
+from .names import FEATURES, available_features
 
 # ECFs/EFPs use the hardest MAX_CONSTITUENTS constituents per jet: the triangle graph (e3) is O(N^3)
 MAX_CONSTITUENTS = 50
@@ -25,9 +25,6 @@ MAX_CONSTITUENTS = 50
 CHUNK_SIZE = 4096
 PAIRWISE_BLOCK = 256
 
-_TAU_ORDER = {"tau1": 1, "tau2": 2, "tau3": 3, "tau4": 4, "tau5": 5, "tau21": 2, "tau32": 3, "tau43": 4, "tau54": 5}
-# energy correlation ratio -> its angular exponent beta
-_ECF = {f"{ratio}_b{beta}": float(beta) for beta in (1, 2) for ratio in ("c2", "d2", "m2", "n2")}
 _LEPTONS = (11, 13)
 
 
@@ -70,7 +67,7 @@ class _Chunk:
 
     @cached_property
     def taus(self) -> np.ndarray:
-        n_max = max(_TAU_ORDER[name] for name in self.names if name in _TAU_ORDER)
+        n_max = max(FEATURES[name].arg for name in self.names if FEATURES[name].kind in ("tau", "tau_ratio"))
         return sub.nsubjettiness(self.constituent("pt"), self.constituent("eta"), self.constituent("phi"),
                                  self.constituent("mass"), self.counts, n_max, self.R)
 
@@ -84,8 +81,8 @@ class _Chunk:
         """Every requested ECF ratio and EFP, from one padded array set and one theta matrix."""
         z, y, phi = sub.padded_hardest(self.constituent("pt"), self.rapidity, self.constituent("phi"),
                                        self.counts, MAX_CONSTITUENTS)
-        efp_names = [name for name in self.names if name in efp_graphs()]
-        ecf_betas = sorted({_ECF[name] for name in self.names if name in _ECF})
+        efp_names = [name for name in self.names if FEATURES[name].kind == "efp"]
+        ecf_betas = sorted({FEATURES[name].arg for name in self.names if FEATURES[name].kind == "ecf"})
         blocks: list[dict[str, np.ndarray]] = []
         for start in range(0, len(z), PAIRWISE_BLOCK):
             block = slice(start, start + PAIRWISE_BLOCK)
@@ -98,75 +95,36 @@ class _Chunk:
         return {name: np.where(empty, np.nan, np.concatenate([b[name] for b in blocks])) for name in blocks[0]}
 
 
-@dataclass(frozen=True)
-class _Feature:
-    compute: Callable[[_Chunk], np.ndarray]
-    jet_fields: tuple[str, ...] = ()
-    constituent_fields: tuple[str, ...] = ()
-
-
-def _passthrough(field: str) -> _Feature:
-    return _Feature(lambda c: c.jet(field), jet_fields=(field,))
-
-
-def _tau(n: int) -> _Feature:
-    return _Feature(lambda c: c.taus[:, n - 1], constituent_fields=("pt", "eta", "phi", "mass"))
-
-
-def _tau_ratio(n: int) -> _Feature:
-    return _Feature(lambda c: sub.safe_ratio(c.taus[:, n - 1], c.taus[:, n - 2], 0.0),
-                    constituent_fields=("pt", "eta", "phi", "mass"))
-
-
-def _fraction(select: Callable[[_Chunk], np.ndarray], fields: tuple[str, ...]) -> _Feature:
-    return _Feature(lambda c: c.pt_fraction(select(c)), constituent_fields=("pt",) + fields)
-
-
-def _pairwise(name: str) -> _Feature:
-    return _Feature(lambda c: c.pairwise[name], constituent_fields=("pt", "eta", "phi", "mass"))
-
-
 def _is_neutral_hadron(c: _Chunk) -> np.ndarray:
     abs_id = np.abs(c.constituent("pdgId"))
     # neutral, not a photon, not a lepton (neutrinos, should any reach the jet)
     return (c.constituent("charge") == 0) & (abs_id != 22) & ((abs_id < 11) | (abs_id > 16))
 
 
-_FEATURES: dict[str, _Feature] = {
-    **{field: _passthrough(field) for field in ("pt", "eta", "phi", "mass", "msoftdrop")},
-    "log_msoftdrop": _Feature(lambda c: np.log(np.maximum(c.jet("msoftdrop"), 1.0)), jet_fields=("msoftdrop",)),
-    "n_constituents": _Feature(lambda c: c.counts.astype(np.float64), constituent_fields=("pt",)),
-    **{f"tau{n}": _tau(n) for n in (1, 2, 3, 4, 5)},
-    **{f"tau{n}{n - 1}": _tau_ratio(n) for n in (2, 3, 4, 5)},
-    "ptd": _Feature(lambda c: sub.ptd(c.constituent("pt"), c.jet_index, len(c.counts)), constituent_fields=("pt",)),
-    "girth": _Feature(
-        lambda c: sub.girth(c.constituent("pt"), c.constituent("eta"), c.constituent("phi"), c.jet_index,
-                            c.jet("pt"), c.jet("eta"), c.jet("phi")),
-        jet_fields=("pt", "eta", "phi"), constituent_fields=("pt", "eta", "phi")),
-    "axis_major": _Feature(lambda c: c.axes[0], jet_fields=("eta", "phi"), constituent_fields=("pt", "eta", "phi")),
-    "axis_minor": _Feature(lambda c: c.axes[1], jet_fields=("eta", "phi"), constituent_fields=("pt", "eta", "phi")),
-    "charged_fraction": _fraction(lambda c: c.constituent("charge") != 0, ("charge",)),
-    "photon_fraction": _fraction(lambda c: c.constituent("pdgId") == 22, ("pdgId",)),
-    "neutral_hadron_fraction": _fraction(_is_neutral_hadron, ("charge", "pdgId")),
-    "lepton_fraction": _fraction(lambda c: np.isin(np.abs(c.constituent("pdgId")), _LEPTONS), ("pdgId",)),
-    "dphi_met": _Feature(lambda c: np.abs(sub.delta_phi(c.jet("phi"), c.jet("met_phi"))), jet_fields=("phi", "met_phi")),
-    **{name: _pairwise(name) for name in list(_ECF) + list(efp_graphs())},
-    # NanoAOD's stored AK8 substructure (CMSSW: PUPPI constituents, N-subjettiness with one-pass kT axes,
-    # beta 1, R0 0.8; N2/N3 energy correlation ratios at beta 1): plain NanoAOD needs no constituents
-    **{f"nano_{b}": _passthrough(b) for b in ("tau1", "tau2", "tau3", "tau4", "n2b1", "n3b1")},
-    **{f"nano_tau{n}{n - 1}": _Feature(lambda c, n=n: sub.safe_ratio(c.jet(f"tau{n}"), c.jet(f"tau{n - 1}"), 0.0),
-                                       jet_fields=(f"tau{n}", f"tau{n - 1}")) for n in (2, 3, 4)},
+_SELECTIONS: dict[str, Callable[[_Chunk], np.ndarray]] = {  # constituents counted by the *_fraction features
+    "charged": lambda c: c.constituent("charge") != 0,
+    "photon": lambda c: c.constituent("pdgId") == 22,
+    "neutral_hadron": _is_neutral_hadron,
+    "lepton": lambda c: np.isin(np.abs(c.constituent("pdgId")), _LEPTONS),
 }
 
-
-def needs_constituents(names: list[str]) -> list[str]:
-    """The features of ``names`` that are computed from jet constituents (not from stored jet branches)."""
-    return [name for name in names if name in _FEATURES and _FEATURES[name].constituent_fields]
-
-
-def available_features() -> list[str]:
-    """Every feature name ``compute_features`` accepts, in registry order."""
-    return list(_FEATURES)
+# feature kind (names.FEATURES) -> its computation from the chunk, the feature's name and its argument
+_KINDS: dict[str, Callable[[_Chunk, str, Any], np.ndarray]] = {
+    "jet": lambda c, name, field: c.jet(field),
+    "log_msoftdrop": lambda c, name, _: np.log(np.maximum(c.jet("msoftdrop"), 1.0)),
+    "n_constituents": lambda c, name, _: c.counts.astype(np.float64),
+    "tau": lambda c, name, n: c.taus[:, n - 1],
+    "tau_ratio": lambda c, name, n: sub.safe_ratio(c.taus[:, n - 1], c.taus[:, n - 2], 0.0),
+    "ptd": lambda c, name, _: sub.ptd(c.constituent("pt"), c.jet_index, len(c.counts)),
+    "girth": lambda c, name, _: sub.girth(c.constituent("pt"), c.constituent("eta"), c.constituent("phi"),
+                                          c.jet_index, c.jet("pt"), c.jet("eta"), c.jet("phi")),
+    "axis": lambda c, name, i: c.axes[i],
+    "fraction": lambda c, name, which: c.pt_fraction(_SELECTIONS[which](c)),
+    "dphi_met": lambda c, name, _: np.abs(sub.delta_phi(c.jet("phi"), c.jet("met_phi"))),
+    "ecf": lambda c, name, _: c.pairwise[name],
+    "efp": lambda c, name, _: c.pairwise[name],
+    "jet_tau_ratio": lambda c, name, n: sub.safe_ratio(c.jet(f"tau{n}"), c.jet(f"tau{n - 1}"), 0.0),
+}
 
 
 def _to_float(array: ak.Array, what: str) -> np.ndarray:
@@ -180,7 +138,7 @@ def _to_float(array: ak.Array, what: str) -> np.ndarray:
 
 
 def _validate(jets: ak.Array, constituents: ak.Array, names: list[str], R: float) -> None:
-    unknown = [name for name in names if name not in _FEATURES]
+    unknown = [name for name in names if name not in FEATURES]
     if unknown:
         raise ValueError(f"names: unknown features {unknown}; available: {available_features()}")
     if not R > 0:
@@ -191,7 +149,7 @@ def _validate(jets: ak.Array, constituents: ak.Array, names: list[str], R: float
         raise ValueError(f"constituents: expected [jet][constituent] records (ndim 2), got ndim {constituents.ndim}")
     for array, what, attribute in ((jets, "jets", "jet_fields"), (constituents, "constituents", "constituent_fields")):
         for name in names:
-            missing = [f for f in getattr(_FEATURES[name], attribute) if f not in array.fields]
+            missing = [f for f in getattr(FEATURES[name], attribute) if f not in array.fields]
             if missing:
                 raise ValueError(f"{what}: missing field(s) {missing} needed by feature '{name}'")
     if "pt" in constituents.fields and ak.any(constituents.pt < 0):
@@ -219,5 +177,6 @@ def compute_features(jets: ak.Array, constituents: ak.Array, names: list[str], R
     for start in range(0, len(jets), CHUNK_SIZE):
         chunk = _Chunk(jets[start:start + CHUNK_SIZE], constituents[start:start + CHUNK_SIZE], names, R)
         for name in pieces:
-            pieces[name].append(np.asarray(_FEATURES[name].compute(chunk), dtype=np.float64))
+            spec = FEATURES[name]
+            pieces[name].append(np.asarray(_KINDS[spec.kind](chunk, name, spec.arg), dtype=np.float64))
     return {name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in pieces.items()}

@@ -17,8 +17,6 @@ Names:
 
 from __future__ import annotations
 
-import re
-
 import awkward as ak
 import numpy as np
 
@@ -26,26 +24,13 @@ from analysis.kinematics.vectors import cartesian
 
 from . import substructure as sub
 from .lund import LUND_FEATURES, lund_trees
+from .names import REPRESENTATION_PATTERNS as _PATTERNS, check_representation_name
 
 # "QCD or What?": 40 x 40 pixels of 0.029 in eta and 0.035 in phi
 PIXEL_ETA, PIXEL_PHI = 0.029, 0.035
 CONSTITUENT_FEATURES = ("pt_fraction", "d_eta", "d_phi", "energy", "charge", "pid_class")
 # pid_class: 1 charged hadron, 2 neutral hadron, 3 photon, 4 electron, 5 muon (0 is padding)
 PID_CLASSES = {"charged_hadron": 1, "neutral_hadron": 2, "photon": 3, "electron": 4, "muon": 5}
-_PATTERNS = {"image": re.compile(r"image(\d+)$"), "constituents": re.compile(r"constituents(\d+)$")}
-_FIXED_NAMES = ("lund_graph", "lund_primary")
-
-
-def available_representations() -> list[str]:
-    """The representation name forms ``compute_representations`` accepts (<N>: any positive integer)."""
-    return ["image<N>", "constituents<N>", *_FIXED_NAMES]
-
-
-def check_representation_name(name: str) -> None:
-    """ValueError naming the accepted forms unless ``name`` is one of them."""
-    match = next((p.match(name) for p in _PATTERNS.values() if p.match(name)), None)
-    if name not in _FIXED_NAMES and (match is None or int(match.group(1)) < 1):
-        raise ValueError(f"representation '{name}': unknown; available: {', '.join(available_representations())}")
 
 
 def jet_images(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, counts: np.ndarray, n_pixels: int = 40,

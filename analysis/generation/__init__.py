@@ -30,7 +30,7 @@ def generate_sample(sample: dict, n_events: int, seed: int, path: str, batch_siz
     # (the config reads its catalogue and detector defaults from this package before any task runs)
     import awkward as ak
 
-    from analysis.generation.detector import resolve_detector
+    from analysis.generation.detector_settings import resolve_detector
     from analysis.generation.nanoaod import build_events, write_nanoaod
     from analysis.generation.pythia import (
         SIGNAL_MODELS, cross_section_pb, dark_meson_decays, event_weights, final_state, generate_records,

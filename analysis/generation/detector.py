@@ -15,7 +15,7 @@ Electrons, muons and photons are identified from the candidates with an eta-depe
 relative isolation (scalar pT sum of the other candidates within a cone over the object's pT). MET is
 then the negative vector sum of all candidates, as in Delphes (no pile-up: the default is pile-up free).
 
-Every parameter lives in the config (``generation.detector``, defaults :data:`DEFAULT_DETECTOR`);
+Every parameter lives in the config (``generation.detector``, defaults ``detector_settings.DEFAULT_DETECTOR``);
 ``enabled: false`` (the ``--no-detector`` switch) gives truth level: every visible particle within
 |eta| < 5 with its true momentum, and leptons/photons identified with full efficiency.
 
@@ -24,7 +24,6 @@ for HCAL deposits.
 """
 from __future__ import annotations
 
-import copy
 import math
 
 import awkward as ak
@@ -34,74 +33,10 @@ import numpy as np
 from analysis.kinematics.matching import cone_sums, offsets_of
 from analysis.kinematics.vectors import polar
 
-# Regions are given by upper |eta| edges; the last edge is the acceptance. Each per-region parameter is
-# a list with one value per edge.
-DEFAULT_DETECTOR: dict = {
-    "enabled": True,
-    "tracks": {
-        "eta_edges": [1.5, 2.5], "min_pt": 0.1,
-        "low_pt": 1.0, "efficiency_low_pt": [0.70, 0.60], "efficiency": [0.95, 0.85],
-        "resolution_constant": [0.01, 0.02], "resolution_slope": [1.5e-4, 3.0e-4],  # 1/GeV
-    },
-    "ecal": {"eta_edges": [1.5, 3.0], "stochastic": [0.07, 0.21], "constant": [0.007, 0.02],
-             "noise": [0.35, 0.35]},  # GeV
-    "hcal": {"eta_edges": [3.0, 5.0], "stochastic": [1.5, 2.7], "constant": [0.05, 0.13],
-             "noise": [0.0, 0.0]},
-    "calo_min_e": 0.5,  # GeV: deposits below are noise-suppressed
-    "electron": {"eta_edges": [1.5, 2.5], "efficiency": [0.95, 0.85], "min_pt": 10.0,
-                 "iso_cone": 0.3, "iso_max": 0.1},
-    "muon": {"eta_edges": [1.5, 2.4], "efficiency": [0.95, 0.95], "min_pt": 10.0,
-             "iso_cone": 0.3, "iso_max": 0.25},
-    "photon": {"eta_edges": [1.5, 2.5], "efficiency": [0.95, 0.85], "min_pt": 10.0,
-               "iso_cone": 0.3, "iso_max": 0.12},
-}
 TRUTH_MAX_ABS_ETA = 5.0  # truth level: every visible particle in this acceptance, unsmeared
 LEPTON_FIELDS = ("pt", "eta", "phi", "mass", "charge", "pfRelIso03_all")
 PHOTON_FIELDS = ("pt", "eta", "phi", "pfRelIso03_all")  # massless, as in NanoAOD
-_PER_REGION = {"efficiency_low_pt", "efficiency", "resolution_constant", "resolution_slope",
-               "stochastic", "constant", "noise"}
 _OBJECT_PDGID = {"electron": 11, "muon": 13, "photon": 22}
-
-
-def _check(cond: bool, key: str, why: str) -> None:
-    if not cond:
-        raise ValueError(f"detector.{key}: {why}")
-
-
-def _number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def resolve_detector(over: dict | None) -> dict:
-    """Defaults merged with ``over`` and validated; raises ValueError naming ``detector.<key>``."""
-    _check(over is None or isinstance(over, dict), "", "a mapping of detector settings")
-    out = copy.deepcopy(DEFAULT_DETECTOR)
-    for k, v in (over or {}).items():
-        _check(k in out, k, f"unknown key (allowed: {', '.join(sorted(out))})")
-        if isinstance(out[k], dict):
-            _check(isinstance(v, dict), k, "a mapping")
-            for kk, vv in v.items():
-                _check(kk in out[k], f"{k}.{kk}", f"unknown key (allowed: {', '.join(sorted(out[k]))})")
-                out[k][kk] = copy.deepcopy(vv)
-        else:
-            out[k] = v
-    _check(isinstance(out["enabled"], bool), "enabled", "true or false")
-    _check(_number(out["calo_min_e"]) and out["calo_min_e"] >= 0, "calo_min_e", "a number >= 0 (GeV)")
-    for name, part in out.items():
-        if not isinstance(part, dict):
-            continue
-        edges = part["eta_edges"]
-        _check(isinstance(edges, list) and edges and all(_number(e) and e > 0 for e in edges)
-               and edges == sorted(edges), f"{name}.eta_edges", "increasing positive |eta| edges")
-        for k, v in part.items():
-            if k in _PER_REGION:
-                _check(isinstance(v, list) and len(v) == len(edges) and all(_number(x) and x >= 0 for x in v),
-                       f"{name}.{k}", f"one non-negative number per eta region ({len(edges)})")
-                if k.startswith("efficiency"):
-                    _check(all(x <= 1 for x in v), f"{name}.{k}", "efficiencies are in [0, 1]")
-            elif k != "eta_edges":
-                _check(_number(v) and v >= 0, f"{name}.{k}", "a non-negative number")
-    return out
 
 
 def _per_region(abs_eta: np.ndarray, part: dict, key: str) -> np.ndarray:

@@ -12,10 +12,10 @@ import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import awkward as ak
 import numpy as np
 
 if TYPE_CHECKING:
+    import awkward as ak
     import pythia8mc
 
 MB_TO_PB = 1e9
@@ -263,6 +263,8 @@ def cross_section_pb(pythia: pythia8mc.Pythia) -> tuple[float, float]:
 
 def event_weights(record: ak.Array) -> np.ndarray:
     """The nominal (first) event weight of each event; 1 for unweighted generation."""
+    import awkward as ak  # here, not at import: the config reads this module's process tables
+
     return ak.to_numpy(record.info.weights[:, 0]).astype(np.float64)
 
 
@@ -273,6 +275,8 @@ def final_state(record: ak.Array, particle_data: pythia8mc.ParticleData) -> ak.A
     neutrinos and the stable dark states (51, 53, 4900xxx): Pythia's ``isVisible``. Each field is
     flattened once and masked as a numpy array (masking the jagged record copied all its 14 fields).
     """
+    import awkward as ak
+
     prt = record.prt
     stable = ak.to_numpy(ak.flatten(prt.status)) > 0
     event = np.repeat(np.arange(len(prt)), ak.to_numpy(ak.num(prt)))[stable]
@@ -298,6 +302,8 @@ def dark_meson_decays(record: ak.Array) -> ak.Array:
     A meson whose first daughter is a copy of itself (recoil bookkeeping) is not a decay. The share
     of invisible decays estimates r_inv of the card; their pT share per jet is the jet's truth r_inv.
     """
+    import awkward as ak
+
     prt = record.prt
     counts = ak.to_numpy(ak.num(prt))
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])

@@ -7,8 +7,12 @@ which would change the stored features if they were merged into one.
 """
 from __future__ import annotations
 
-import awkward as ak
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import awkward as ak
 
 
 def polar(px: np.ndarray, py: np.ndarray, pz: np.ndarray, E: np.ndarray) -> dict[str, np.ndarray]:

@@ -10,7 +10,7 @@ import awkward as ak
 import mplhep
 import numpy as np
 
-from analysis.features import compute_features
+from analysis.features.registry import compute_features
 from analysis.io.nanoaod import jet_constituents, read_events
 from analysis.plotting.style import cms_style, label, new_figure, save
 from analysis.selection.variables import dijet_system

@@ -8,15 +8,17 @@ file lacks count as empty (a lepton veto passes), so older generated files still
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import awkward as ak
 import numpy as np
 from pydantic import Field, model_validator
 
 from analysis.io.files import OPTIONAL_COLLECTIONS
 from analysis.schema import Section, resolve_section
 from analysis.selection.variables import COUNTS, VARIABLES, count_objects
+
+if TYPE_CHECKING:
+    import awkward as ak
 
 # the collections a selection may require objects of (those the event variables count)
 OBJECT_COLLECTIONS = tuple(sorted({c for colls, _ in COUNTS.values() for c in colls}))
@@ -66,6 +68,8 @@ def required_collections(selection: dict) -> list[str]:
 
 def object_masks(events: ak.Array, objects: dict) -> dict[str, ak.Array]:
     """Per collection, which objects pass their kinematic requirements."""
+    import awkward as ak  # here, not at import: the config validates selections with this module's schema
+
     masks = {}
     for coll, req in (objects or {}).items():
         if coll not in events.fields:
@@ -84,6 +88,8 @@ def object_masks(events: ak.Array, objects: dict) -> dict[str, ak.Array]:
 
 def select_objects(events: ak.Array, objects: dict) -> ak.Array:
     """Keep only the objects passing their kinematic requirements (order is preserved)."""
+    import awkward as ak
+
     for coll, mask in object_masks(events, objects).items():
         events = ak.with_field(events, events[coll][mask], coll)
     return events

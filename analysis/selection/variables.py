@@ -5,22 +5,28 @@ objects a variable needs get NaN, which fails every ``min``/``max`` cut.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import awkward as ak
 import numpy as np
 
 from analysis.io.files import OPTIONAL_COLLECTIONS
 from analysis.kinematics.vectors import delta_phi, four_momentum
 
+if TYPE_CHECKING:
+    import awkward as ak
+
 
 def _leading_pair(events: ak.Array, coll: str = "FatJet") -> tuple[ak.Array, ak.Array]:
     """The two leading objects, padded with None where an event has fewer."""
+    import awkward as ak  # here, not at import: the config reads this module's variable names
+
     j = ak.pad_none(events[coll], 2, axis=1, clip=True)
     return j[:, 0], j[:, 1]
 
 
 def _np(x: ak.Array) -> np.ndarray:
+    import awkward as ak
+
     return np.asarray(ak.to_numpy(ak.fill_none(x, np.nan)), dtype=np.float64)
 
 
@@ -52,6 +58,8 @@ def _dphi_min(events):
 
 def _ht(events):
     """Scalar pT sum of the AK4 jets (b-jets included), of the AK8 jets where a record has no AK4."""
+    import awkward as ak
+
     coll = "Jet" if "Jet" in events.fields else "FatJet"
     return _np(ak.sum(events[coll].pt, axis=1))
 
@@ -70,6 +78,8 @@ def count_objects(events: ak.Array, var: str, pt_above: float | None = None) -> 
 
     An absent lepton or photon collection counts zero; an absent jet collection is an error.
     """
+    import awkward as ak
+
     colls, which = COUNTS[var]
     total = np.zeros(len(events))
     for coll in colls:

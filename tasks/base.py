@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import re
 import signal
 from collections import OrderedDict
@@ -38,9 +39,18 @@ def cached_config(name: str, no_detector: bool = False) -> Config:
     """The config, re-read whenever the named file or a catalogue beside it changes; ``no_detector``
     switches the detector response off (truth level)."""
     path = config_path(name)
-    files = [path] + sorted(path.parent.glob("*.yaml")) + sorted(CONFIG_DIR.glob("*.yaml"))
-    stamp = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    stat = path.stat()
+    stamp = ((str(path), stat.st_mtime_ns, stat.st_size),) + tuple(
+        _yaml_stamps(str(d)) for d in dict.fromkeys([path.parent, CONFIG_DIR]))
     return _load(str(path), stamp, no_detector)
+
+
+def _yaml_stamps(directory: str) -> tuple:
+    """(name, mtime, size) of every YAML file in ``directory``, one ``scandir`` (the graph reads the config
+    hundreds of times)."""
+    with os.scandir(directory) as entries:
+        return tuple(sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in entries
+                            if e.name.endswith(".yaml") and e.is_file()))
 
 
 class Task(law.Task):
@@ -58,6 +68,14 @@ class Task(law.Task):
             check_safe_name(self.version)
         except ValueError as e:
             raise ConfigError(f"--version {self.version!r}: {e}") from None
+
+    @classmethod
+    def get_params(cls) -> list:
+        """luigi's (name, parameter) list, built once per class: luigi rebuilds it from ``dir(cls)`` on each
+        call, and building the task graph calls it hundreds of times."""
+        if "_params_once" not in cls.__dict__:
+            cls._params_once = tuple(super().get_params())
+        return list(cls._params_once)
 
     @property
     def cfg(self) -> Config:

@@ -7,10 +7,11 @@ import os
 import shutil
 
 import law
+import luigi
 
-from analysis.config import short_hash
+from analysis.config import ConfigError, short_hash
 from analysis.models.registry import kinds
-from tasks.base import Task, atomic_paths, write_json
+from tasks.base import Task, atomic_paths, cached_config, write_json
 from tasks.dataset import FeatureDataset
 from tasks.progress import BranchLabel, message
 from tasks.remote import RemoteWorkflow
@@ -27,6 +28,10 @@ class TrainModel(BranchLabel, Task, law.LocalWorkflow, RemoteWorkflow):
 
     kind: str | None = None  # set by the per-kind subclasses; None: every model
 
+    # a selector, not an identity: it becomes the model's branch (modify_param_values) and is then cleared
+    model = luigi.Parameter(default="", significant=False, description="train only this model of the config (its "
+                            "branch, as --branch N selects by number); default: every model of this task's kind")
+
     @classmethod
     def kind_models(cls, cfg) -> list[str]:
         """The config's models this task trains, in config order (the branch numbers)."""
@@ -40,16 +45,30 @@ class TrainModel(BranchLabel, Task, law.LocalWorkflow, RemoteWorkflow):
         """The branch that trains ``model``."""
         models = cls.kind_models(cfg)
         if model not in models:
-            raise ValueError(f"config {cfg.path}: no model '{model}' of kind '{cls.kind}' "
-                             f"(models: {', '.join(cfg.models)})")
+            raise ConfigError(f"--model {model!r}: not a model that {cls.get_task_family()} trains in config "
+                              f"{cfg.path} (its models: {', '.join(models) or 'none'}; all models of the config: "
+                              f"{', '.join(cfg.models)})")
         return models.index(model)
 
+    @classmethod
+    def modify_param_values(cls, params: dict) -> dict:
+        """``--model NAME`` becomes the branch of that model, so a training has one identity however it was
+        selected (``--model`` is then cleared); an unknown model is a ConfigError before anything runs."""
+        model = params.get("model")
+        if model:
+            branch = cls.branch_of(cached_config(params["config"], params["no_detector"]), model)
+            if params.get("branch", -1) not in (-1, branch):
+                raise ConfigError(f"--model {model!r} is branch {branch}, but --branch {params['branch']} was given")
+            params["branch"], params["model"] = branch, ""
+        return super().modify_param_values(params)
+
     @property
-    def model(self) -> str:
+    def model_name(self) -> str:
+        """The config model this branch trains."""
         return self.branch_data
 
     def config_parts(self) -> dict:
-        return {"model": self.cfg.models[self.model], "training": self.cfg.training}
+        return {"model": self.cfg.models[self.model_name], "training": self.cfg.training}
 
     def config_hash(self) -> str:
         """The model's config, the training settings and the training rows of the dataset (not its signals),
@@ -60,13 +79,13 @@ class TrainModel(BranchLabel, Task, law.LocalWorkflow, RemoteWorkflow):
         return short_hash(self.config_parts(), dataset.stage_version(), dataset.training_hash())
 
     def branch_params(self) -> dict:
-        return {"model": self.model}
+        return {"model": self.model_name}
 
     def model_cfg(self) -> dict:
-        return self.cfg.models[self.model]
+        return self.cfg.models[self.model_name]
 
     def path_label(self) -> str:
-        return self.model if self.is_branch() else ""
+        return self.model_name if self.is_branch() else ""
 
     def workflow_requires(self):
         reqs = super().workflow_requires()
@@ -165,5 +184,4 @@ def train_task(task: Task, model: str) -> TrainModel:
     if kind not in TRAIN_TASKS:
         raise ValueError(f"config {task.cfg.path}: model '{model}' has unknown kind '{kind}' "
                          f"(known: {', '.join(TRAIN_TASKS)})")
-    cls = TRAIN_TASKS[kind]
-    return cls.req(task, branch=cls.branch_of(task.cfg, model), _exclude={"workflow", "branches"})
+    return TRAIN_TASKS[kind].req(task, model=model, _exclude={"workflow", "branches", "branch"})

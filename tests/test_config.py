@@ -44,7 +44,8 @@ def _graph_hashes(path: str) -> dict[str, str]:
 
     def walk(task):
         branch = task.is_branch() if hasattr(task, "is_branch") else True
-        parts = (task.task_family, getattr(task, "model", "") if branch else "",
+        model = getattr(task, "model_name", "") or getattr(task, "model", "")  # a training's, an Infer's
+        parts = (task.task_family, model if branch else "",
                  task.branch_data if hasattr(task, "is_branch") and branch else "")
         key = "/".join(str(x) if not isinstance(x, tuple) else "/".join(map(str, x)) for x in parts if x != "")
         if key in out:
@@ -281,6 +282,43 @@ def test_law_print_output_names_readable_paths(tmp_path):
     data = f"file://{tmp_path / 'data'}"
     for part in ("TrainWNAE/v1/wnae__", "Infer/v1/ae__", "FeatureDataset/v1/", "PlotSignificance/v1/"):
         assert f"{data}/{part}" in out.stdout, part
+    assert not (tmp_path / "data").exists()
+
+
+def test_training_by_model_name(tmp_path):
+    """`law run TrainWNAE --version v1 --model wnae` is the branch of that model (the same task as its
+    --branch); an unknown model is refused, naming the value and the allowed models, before anything runs."""
+    import os
+    import subprocess
+    import sys
+
+    from tasks.training import TRAIN_TASKS
+
+    path = _copy_config(tmp_path)
+    train = TRAIN_TASKS["graph_wnae"](version="v1", config=path, model="graph_wnae")
+    assert train.is_branch() and train.branch == 0 and train.model_name == "graph_wnae"
+    assert train is TRAIN_TASKS["graph_wnae"](version="v1", config=path, branch=0)  # one task, however selected
+    with pytest.raises(ConfigError, match="--model 'graph_wnae' is branch 0, but --branch 1 was given"):
+        TRAIN_TASKS["graph_wnae"](version="v1", config=path, model="graph_wnae", branch=1)
+
+    root = CONFIG_DIR.parent
+    env = dict(os.environ, DATA_PATH=str(tmp_path / "data"), LAW_HOME=str(tmp_path / ".law"),
+               LAW_CONFIG_FILE=str(root / "law.cfg"), PYTHONPATH=str(root))
+    law = str(Path(sys.executable).with_name("law"))  # the task by module path: no law index needed
+
+    def status(model: str) -> subprocess.CompletedProcess:
+        return subprocess.run([law, "run", "tasks.training.TrainWNAE", "--version", "v1", "--config", path,
+                               "--model", model, "--print-status", "0"],
+                              env=env, cwd=root, capture_output=True, text=True, timeout=300)
+
+    out = status("wnae")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "TrainWNAE(" in out.stdout and "branch=0" in out.stdout and "model=wnae" in out.stdout
+    assert f"{tmp_path / 'data'}/TrainWNAE/v1/wnae__" in out.stdout
+    out = status("nae")
+    assert out.returncode != 0
+    assert (f"ConfigError: --model 'nae': not a model that TrainWNAE trains in config {path} (its models: wnae; "
+            "all models of the config: ae, nae, wnae") in out.stdout + out.stderr
     assert not (tmp_path / "data").exists()
 
 

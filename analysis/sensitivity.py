@@ -19,6 +19,7 @@ from analysis.dataset import LABELS, SPLITS, rows, scaled
 from analysis.diagnostics import architecture, negative_samples, reconstructions
 from analysis.event_scores import event_index, event_scores
 from analysis.features.lund import LUND_FEATURES
+from analysis.history import w_auc_correlation
 from analysis.metrics import mass_sculpting, roc_curve, sb_vs_cut, summarize
 from analysis.models.registry import is_graph
 from analysis.plotting.labels import OTHER_PARAMS, mediator_axis, model_label, plain, sample_label
@@ -27,7 +28,7 @@ from analysis.plotting.performance import (plot_auc_comparison, plot_auc_grid, p
 from analysis.plotting.sculpting import plot_mass_sculpting
 from analysis.plotting.style import MIN_EFFECTIVE_EVENTS
 from analysis.plotting.training import (plot_architecture, plot_history, plot_inputs_vs_reconstruction,
-                                       plot_negative_samples)
+                                       plot_negative_samples, plot_w_vs_auc, rho_text)
 from analysis.report import Section, Table, flag, value_err, write_index, write_summary
 from analysis.training import load_model
 
@@ -74,12 +75,14 @@ def test_fraction(data: dict) -> np.ndarray:
 def build_report(data: dict, scores: dict[str, np.ndarray], histories: dict[str, dict], plots_cfg: dict,
                  meta: dict, outdir: str, checkpoints: dict[str, str] | None = None,
                  negatives: dict[str, str] | None = None, samples: dict[str, dict] | None = None,
-                 models: dict[str, dict] | None = None, cutflows: dict[str, list[dict]] | None = None) -> dict:
+                 models: dict[str, dict] | None = None, cutflows: dict[str, list[dict]] | None = None,
+                 training_weights: str = "xsec") -> dict:
     """Write figures, summary.json, summary.md and the report page (index.html, index.md) into ``outdir``.
 
     ``samples``/``models``: the config's sample and model specs (physics labels, signal parameters for the
     grids, cross-sections); ``cutflows``: per sample the cut flow summed over its files (``cut``, ``events``,
-    ``weighted``, plus ``n_generated``/``sum_genweight``/``xsec_pb`` in the first row's keys).
+    ``weighted``, plus ``n_generated``/``sum_genweight``/``xsec_pb`` in the first row's keys);
+    ``training_weights``: the config's ``training.weights`` (how the histories' monitor AUC is weighted).
     ``checkpoints`` (model -> best.pt) adds the model diagnostics: inputs vs reconstructions, negative
     samples against the training data, and the network drawn from its layers; ``negatives`` (model ->
     negatives.h5 from training) adds the validation negatives at the first, selected and last epochs.
@@ -130,8 +133,12 @@ def build_report(data: dict, scores: dict[str, np.ndarray], histories: dict[str,
         dists += plot_score_distributions({labels[n]: sw for n, sw in v["samples"].items()}, mlabels[m],
                                           stem(f"scores_{m}"))
     train += _training_figures(data, histories, checkpoints or {}, negatives or {}, plots_cfg, mlabels, stem)
+    monitor = monitor_description(data, labels, training_weights)
+    w_auc = {m: c for m, c in ((m, w_auc_correlation(h)) for m, h in histories.items()) if c is not None}
+    w_auc_figs = [f for m in w_auc for f in plot_w_vs_auc(histories[m], mlabels[m], monitor, stem(f"w_vs_auc_{m}"))]
 
     extra = {"mass_sculpting": sculpting, "statistics": statistics(data, ev_data),
+             "w_auc_correlation": {"monitor": plain(monitor), "models": w_auc},
              "labels": {"samples": {n: plain(lab) for n, lab in labels.items()}, "models": mlabels}}
     if plots_cfg.get("challenge_channel"):  # Dark Machines tables, in the challenge's csv layouts
         table = challenge_rows(summary, str(plots_cfg["challenge_channel"]))
@@ -145,7 +152,8 @@ def build_report(data: dict, scores: dict[str, np.ndarray], histories: dict[str,
 
     sections = [
         Section("Summary", _summary_text(extra["statistics"], lumi),
-                [_summary_table(summary, labels, mlabels, eps_points), _statistics_table(extra["statistics"])], []),
+                [t for t in (_summary_table(summary, labels, mlabels, eps_points), _w_auc_table(w_auc, mlabels, monitor),
+                             _statistics_table(extra["statistics"])) if t], []),
         Section("Samples", "Cut flow (events after each cut) and yields per sample; expected events at "
                 f"{lumi:g} fb⁻¹ from the cross-section and the selection efficiency.",
                 [t for t in (_yield_table(data, ev_data, samples, cutflows or {}, labels, lumi),
@@ -161,6 +169,13 @@ def build_report(data: dict, scores: dict[str, np.ndarray], histories: dict[str,
                 "entry per event, cut on the event's max score). Dotted: fewer than 10 effective events pass.",
                 [_sculpting_table(sculpting, mlabels)], pngs(sculpt)),
         Section("Score distributions", "", [], pngs(dists)),
+        Section("Validation W against the AUC over the epochs", "The NAE and WNAE keep the epoch with the lowest "
+                "validation Wasserstein distance between data and negative samples; the CMS WNAE study "
+                "(arXiv:2510.02168) finds it anti-correlated with the AUC over the epochs. Left: both against the "
+                "epoch (band: the W's standard error over its draws); right: one point per epoch. If W is a good "
+                "guide, the points fall from upper left to lower right (Spearman ρ near -1) and the kept epoch "
+                f"(star) sits among the highest AUCs. The AUC is the training's monitor ({plain(monitor)}), "
+                "which plays no part in keeping the epoch.", [], pngs(w_auc_figs)),
         Section("Training diagnostics", "Histories (the monitor AUC is computed during training on the test "
                 "split's jets as the training loop defines it; the report's AUCs above are cross-section weighted "
                 "over all backgrounds, so the two can differ), inputs against reconstructions, negative samples "
@@ -201,6 +216,29 @@ def _summary_table(summary: dict, labels: dict, mlabels: dict, eps_points: tuple
             cells.append(value_err(r.get("max_s_over_sqrt_b_lumi"), None, 2))
             body.append(cells)
     return Table("AUC and significance improvement per signal and model", header, body)
+
+
+def monitor_description(data: dict, labels: dict[str, str], training_weights: str) -> str:
+    """What the training histories' monitor AUC is measured on (tasks/training.py: the test split's jets, every
+    signal against every background, weighted as the training draws its batches)."""
+    signals = [labels[data["sample_names"][sid]] for sid in np.unique(data["sample_id"][rows(data, "test", "signal")])]
+    what = signals[0] if len(signals) == 1 else f"all {len(signals)} signals together"
+    weighted = "cross-section weighted" if training_weights == "xsec" else "unweighted"
+    return f"test split, {what} against all backgrounds, {weighted}"
+
+
+def _w_auc_table(w_auc: dict, mlabels: dict, monitor: str) -> Table | None:
+    if not w_auc:
+        return None
+    body = []
+    for m, c in w_auc.items():
+        auc_best = value_err(c["auc_at_best"], None, 3)
+        body.append([mlabels[m], rho_text(c).replace("\n", "; "),
+                     "n/a" if c["best_epoch"] is None else str(c["best_epoch"]), auc_best,
+                     f"{value_err(c['max_auc'], None, 3)} (epoch {c['epoch_max_auc']})"])
+    return Table(f"Validation W against the monitor AUC ({plain(monitor)}) over the epochs",
+                 ["model", "rank correlation", "kept epoch (lowest W)", "monitor AUC at the kept epoch",
+                  "highest monitor AUC of the epochs it is kept from"], body)
 
 
 def statistics(data: dict, ev: dict) -> dict:

@@ -126,6 +126,21 @@ def test_report_and_auc(chain):
     assert stats["test"]["n_eff_events"] > 10 and stats["train"]["jets"] > stats["test"]["jets"]
     # sculpting in mjj and MT counts events (one entry each), so it keeps fewer entries than the per-jet mass
     assert sculpt["ae"]["event_mjj"]["0.5"]["n_eff"] < sculpt["ae"]["jet_mass"]["0.5"]["n_eff"]
+    # the validation W against the monitor AUC over the epochs: every model with a W (not the AE), the numbers
+    # those of its training's history, a figure each and a row each in the summary table
+    from analysis.history import w_auc_correlation
+
+    w_auc = summary["w_auc_correlation"]
+    assert set(w_auc["models"]) == {"nae", "wnae", "graph_wnae"}
+    assert w_auc["monitor"] == ("test split, s-channel Z', m = 2000 GeV, r_inv = 0.3 against all backgrounds, "
+                                "cross-section weighted")
+    for m, c in w_auc["models"].items():
+        history = json.loads(Path(chain["task"].input()["train"][m]["history"].path).read_text())
+        assert c == w_auc_correlation(history) and c["n_epochs"] == len(history["val_wasserstein"])
+        assert c["spearman"] is None or -1 <= c["spearman"] <= 1
+        assert (report / f"w_vs_auc_{m}.png").stat().st_size > 5000
+    assert "Validation W against the AUC over the epochs" in titles
+    assert page.count("Spearman ρ(W, AUC) = ") >= 3  # a row per model
 
 
 def test_report_renders_in_chromium(chain, tmp_path):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from analysis.history import best_epoch, pretraining, series, w_auc_correlation
 from analysis.plotting.style import cms_style, label, new_figure, save
 
 # one panel per entry: (y label, ((history key, legend), ...)); panels whose keys hold no value are left out
@@ -15,15 +16,6 @@ PANELS = (
 )
 
 
-def _series(history: dict, key: str) -> np.ndarray | None:
-    """Per-epoch values as floats, None -> NaN (a gap in the line); None when the key holds no number."""
-    values = history.get(key)
-    if values is None:
-        return None
-    y = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-    return y if np.any(np.isfinite(y)) else None
-
-
 def plot_history(history: dict, title: str, path_stem: str) -> list[str]:
     """One panel per quantity against the epoch (0-based, as in the history), the selected epoch marked.
 
@@ -34,7 +26,7 @@ def plot_history(history: dict, title: str, path_stem: str) -> list[str]:
     """
     panels = []
     for ylabel, entries in PANELS:
-        lines = [(_series(history, key), legend) for key, legend in entries]
+        lines = [(series(history, key), legend) for key, legend in entries]
         lines = [(y, legend) for y, legend in lines if y is not None]
         if lines:
             panels.append((ylabel, lines))
@@ -45,12 +37,9 @@ def plot_history(history: dict, title: str, path_stem: str) -> list[str]:
     if len(n_epochs) != 1:
         raise ValueError(f"history: per-epoch lists have different lengths {sorted(n_epochs)}")
     n = n_epochs.pop()
-    best = history.get("best_epoch")
-    if best is not None and not 0 <= int(best) < n:
-        raise ValueError(f"history: best_epoch {best} outside the {n} recorded epochs")
+    best = best_epoch(history, n)
     phase = history.get("phase")
-    pretrain = (np.array([p != phase[-1] for p in phase]) if phase and len(phase) == n
-                else np.zeros(n, dtype=bool))
+    pretrain = pretraining(history, n)
     epochs = np.arange(n)
 
     with cms_style():
@@ -62,10 +51,10 @@ def plot_history(history: dict, title: str, path_stem: str) -> list[str]:
             for y, legend in lines:
                 (line,) = ax.plot(epochs, y, marker="." if n < 50 else None, label=legend)
                 if best is not None:
-                    ax.plot(int(best), y[int(best)], marker="*", markersize=16, color=line.get_color(),
+                    ax.plot(best, y[best], marker="*", markersize=16, color=line.get_color(),
                             linestyle="none")
             if best is not None:
-                ax.axvline(int(best), color="grey", linestyle="--", label=f"Selected epoch {int(best)}")
+                ax.axvline(best, color="grey", linestyle="--", label=f"Selected epoch {best}")
             ax.set_ylabel(ylabel, fontsize="small")
             # the top panel explains the shading and the marker; the others only name their lines
             handles, names = ax.get_legend_handles_labels()
@@ -78,6 +67,85 @@ def plot_history(history: dict, title: str, path_stem: str) -> list[str]:
         axes[-1].set_xlabel("Epoch")
         label(axes[0])
         fig.align_ylabels(axes)
+        return save(fig, path_stem)
+
+
+def rho_text(corr: dict, rho: str = "ρ") -> str:
+    """The Spearman correlation(s) of ``analysis.history.w_auc_correlation``, one line each (``rho``: the symbol,
+    mathtext in a figure)."""
+    def one(value: float | None, n: int, what: str) -> str:
+        value = "n/a (constant or < 3 epochs)" if value is None else f"{value:+.2f}"
+        return f"Spearman {rho}(W, AUC) = {value} over {n} {what}"
+
+    lines = [one(corr["spearman"], corr["n_epochs"], "epochs")]
+    if "spearman_after_pretraining" in corr:
+        lines.append(one(corr["spearman_after_pretraining"], corr["n_epochs_after_pretraining"],
+                         "epochs after pre-training"))
+    return "\n".join(lines)
+
+
+def plot_w_vs_auc(history: dict, title: str, monitor: str, path_stem: str) -> list[str]:
+    """Does the validation W, by which the epoch is kept, follow the AUC? Left: the validation W (with its
+    standard error over the draws where the history has it) and the monitor AUC (right axis) against the epoch,
+    the kept epoch marked; right: the monitor AUC against the validation W, one point per epoch coloured by
+    epoch (x: pre-training), with their Spearman rank correlation. ``monitor`` says what the AUC is measured on.
+    Raises ValueError for a history without both series (an AE's)."""
+    corr = w_auc_correlation(history)
+    if corr is None:
+        raise ValueError("history: no per-epoch values under both val_wasserstein and monitor_auc")
+    w, auc, err = (series(history, k) for k in ("val_wasserstein", "monitor_auc", "val_wasserstein_err"))
+    n = len(w)
+    if err is not None and len(err) != n:
+        raise ValueError(f"history: val_wasserstein_err has {len(err)} epochs, val_wasserstein {n}")
+    best = best_epoch(history, n)
+    pre = pretraining(history, n)
+    epochs = np.arange(n)
+    marker = "." if n < 50 else None
+
+    with cms_style():
+        fig, (ax_w, ax_s) = new_figure(1, 2, figsize=(22.0, 9.0), width_ratios=(1.25, 1.0))
+        fig.set_layout_engine("constrained")
+        ax_a = ax_w.twinx()
+        if pre.any():
+            ax_w.axvspan(-0.5, epochs[pre].max() + 0.5, color="0.9", label=f"{history['phase'][0]} pre-training")
+        ax_w.plot(epochs, w, color="C0", marker=marker, label="Validation W (data vs negatives)")
+        if err is not None:
+            ax_w.fill_between(epochs, w - err, w + err, color="C0", alpha=0.3, linewidth=0,
+                              label="± its std. error over the draws")
+        ax_a.plot(epochs, auc, color="C3", marker=marker, label="Monitor AUC")
+        if best is not None:
+            ax_w.axvline(best, color="grey", linestyle="--", label=f"Kept epoch {best} (lowest W)")
+            ax_w.plot(best, w[best], marker="*", markersize=16, color="C0", linestyle="none")
+            ax_a.plot(best, auc[best], marker="*", markersize=16, color="C3", linestyle="none")
+        for ax in (ax_w, ax_a):  # room for the legend above the curves
+            bottom, top = ax.get_ylim()
+            ax.set_ylim(bottom, top + 0.8 * (top - bottom))
+        ax_w.set_xlabel("Epoch")
+        ax_w.set_ylabel("Validation Wasserstein distance", color="C0")
+        ax_a.set_ylabel("Monitor AUC", color="C3")
+        handles = [sum(pair, []) for pair in zip(ax_w.get_legend_handles_labels(), ax_a.get_legend_handles_labels())]
+        ax_a.legend(*handles, loc="upper right", fontsize="x-small", ncols=2, title=title, title_fontsize="small")
+
+        both = np.isfinite(w) & np.isfinite(auc)
+        if err is not None:
+            ax_s.errorbar(w[both], auc[both], xerr=np.where(np.isfinite(err), err, 0.0)[both], fmt="none",
+                          ecolor="0.7", zorder=1)
+        colour = {"c": epochs, "cmap": "viridis", "vmin": 0, "vmax": max(n - 1, 1), "zorder": 2}
+        points = ax_s.scatter(w[both & ~pre], auc[both & ~pre], **{**colour, "c": epochs[both & ~pre]},
+                              label="Epoch (colour)")
+        if (both & pre).any():
+            ax_s.scatter(w[both & pre], auc[both & pre], marker="x", **{**colour, "c": epochs[both & pre]},
+                         label="Pre-training epoch")
+        if best is not None and both[best]:
+            ax_s.plot(w[best], auc[best], marker="*", markersize=22, color="C3", markeredgecolor="black",
+                      linestyle="none", zorder=3, label=f"Kept epoch {best}")
+        fig.colorbar(points, ax=ax_s, label="Epoch")
+        ax_s.set_xlabel("Validation Wasserstein distance")
+        ax_s.set_ylabel("Monitor AUC")
+        ax_s.legend(loc="best", fontsize="x-small")
+        ax_s.set_title(rho_text(corr, r"$\rho$"), loc="left", fontsize="small")
+        fig.supxlabel(f"Monitor AUC: {monitor}; not used to keep the epoch", fontsize="x-small")
+        label(ax_w)
         return save(fig, path_stem)
 
 

@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 from analysis.features.registry import compute_features  # noqa: E402
 from analysis.features import substructure as sub  # noqa: E402
-from analysis.features.efp import canonical_form, efp_graphs  # noqa: E402
+from analysis.features.efp_graphs import canonical_form, efp_graphs  # noqa: E402
 from analysis.features.registry import MAX_CONSTITUENTS  # noqa: E402
 from benchmarks.bench_features import toy_jets  # noqa: E402
 

@@ -28,7 +28,8 @@ import numpy as np  # noqa: E402
 
 from analysis.features.registry import compute_features  # noqa: E402
 from analysis.features import substructure as sub  # noqa: E402
-from analysis.features.efp import EFP_GRAPHS, GraphEvaluator  # noqa: E402
+from analysis.features.efp import GraphEvaluator  # noqa: E402
+from analysis.features.efp_graphs import EFP_GRAPHS  # noqa: E402
 from analysis.features.registry import MAX_CONSTITUENTS  # noqa: E402
 from analysis.features.representations import PIXEL_ETA, PIXEL_PHI, compute_representations  # noqa: E402
 from analysis.io.nanoaod import jet_constituents  # noqa: E402

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from analysis.features.registry import compute_features
-from analysis.features.efp import EFP_GRAPHS, canonical_form, connected_components, efp_graphs
+from analysis.features.efp_graphs import EFP_GRAPHS, canonical_form, connected_components, efp_graphs
 
 REFERENCE = Path(__file__).resolve().parent / "data" / "efp_reference.json"
 

@@ -10,7 +10,7 @@ import pytest
 from analysis.features import available_features
 from analysis.features.registry import compute_features
 from analysis.features import registry
-from analysis.features.efp import EFP_GRAPHS, efp_graphs
+from analysis.features.efp_graphs import EFP_GRAPHS, efp_graphs
 
 ECF_RATIOS = ["c2_b1", "d2_b1", "c2_b2", "d2_b2", "m2_b1", "n2_b1", "m2_b2", "n2_b2"]
 PAIRWISE = [*ECF_RATIOS, *efp_graphs()]

@@ -1,8 +1,8 @@
 """Start-up: building the task graph (every task module law.cfg lists, the default study's config and hashes)
 loads no heavy library.
 
-torch, scikit-learn, matplotlib, fastjet and Pythia load inside the tasks' ``run()``, awkward, numba, uproot
-and h5py inside the library functions that need them (the config reads feature names from
+torch, scikit-learn, matplotlib, fastjet and Pythia load inside the tasks' ``run()``, awkward, numba, uproot,
+h5py and even numpy inside the library functions that need them (the config reads feature names from
 ``analysis.features.names``), so ``law run ... --print-status`` and job submission stay fast
 (``benchmarks/bench_startup.py`` measures the time).
 """
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("torch", "sklearn", "matplotlib", "fastjet", "pythia8mc", "awkward", "numba", "uproot", "h5py", "pandas")
+HEAVY = ("torch", "sklearn", "matplotlib", "fastjet", "pythia8mc", "awkward", "numba", "uproot", "h5py", "pandas", "numpy")
 
 
 def test_building_the_task_graph_loads_no_heavy_library(tmp_path):

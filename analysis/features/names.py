@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .efp import efp_graphs
+from .efp_graphs import efp_graphs
 
 _P4 = ("pt", "eta", "phi", "mass")
 

@@ -3,14 +3,18 @@ response -> NanoAOD-like ROOT files."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["generate_sample", "detector_rng"]
 
 
 def detector_rng(seed: int) -> np.random.Generator:
     """The detector's random stream of a branch: seeded from the branch seed, independent of Pythia's."""
+    import numpy as np
+
     return np.random.default_rng([int(seed), 0xDE7EC7])
 
 
@@ -29,6 +33,7 @@ def generate_sample(sample: dict, n_events: int, seed: int, path: str, batch_siz
     # Pythia, the detector's compiled kernels and the clustering load here, not when the package is imported
     # (the config reads its catalogue and detector defaults from this package before any task runs)
     import awkward as ak
+    import numpy as np
 
     from analysis.generation.detector_settings import resolve_detector
     from analysis.generation.nanoaod import build_events, write_nanoaod

@@ -9,13 +9,13 @@ with the per-species properties (charge, visibility) looked up once per distinct
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 if TYPE_CHECKING:
     import awkward as ak
+    import numpy as np
     import pythia8mc
 
 MB_TO_PB = 1e9
@@ -43,7 +43,7 @@ NOMINAL_QUARK_MASS = {1: 0.33, 2: 0.33, 3: 0.5, 4: 1.5, 5: 4.8}
 def pythia_seed(seed: int) -> int:
     """Map any non-negative integer seed onto Pythia's allowed range 1..900000000 (0 would mean 'use
     the clock', so it is avoided); deterministic, and the identity shifted by one below the limit."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:  # numpy integers too
         raise ValueError(f"seed: must be a non-negative integer, got {seed!r}")
     return int(seed) % MAX_PYTHIA_SEED + 1
 
@@ -136,8 +136,9 @@ def _dark_sector(p: dict, quark_mass: dict[int, float]) -> list[str]:
     # r_inv is the invisible branching ratio of every dark meson; the visible rest goes to quarks,
     # pseudoscalars with helicity suppression (BR ~ m_q^2, s c b), vectors democratically (d..b).
     heavy = (3, 4, 5)
-    m2 = np.array([quark_mass[q] ** 2 for q in heavy])
-    br_pseudo = (1.0 - r_inv) * m2 / m2.sum()
+    m2 = [quark_mass[q] ** 2 for q in heavy]
+    total = sum(m2)
+    br_pseudo = [(1.0 - r_inv) * m / total for m in m2]
     for meson in DARK_PSEUDOSCALARS:
         card.append(f"{meson}:oneChannel = 1 {r_inv} 0 51 -51")
         card += [f"{meson}:addChannel = 1 {br:.8g} 91 {q} -{q}" for q, br in zip(heavy, br_pseudo)]
@@ -264,6 +265,7 @@ def cross_section_pb(pythia: pythia8mc.Pythia) -> tuple[float, float]:
 def event_weights(record: ak.Array) -> np.ndarray:
     """The nominal (first) event weight of each event; 1 for unweighted generation."""
     import awkward as ak  # here, not at import: the config reads this module's process tables
+    import numpy as np
 
     return ak.to_numpy(record.info.weights[:, 0]).astype(np.float64)
 
@@ -276,6 +278,7 @@ def final_state(record: ak.Array, particle_data: pythia8mc.ParticleData) -> ak.A
     flattened once and masked as a numpy array (masking the jagged record copied all its 14 fields).
     """
     import awkward as ak
+    import numpy as np
 
     prt = record.prt
     stable = ak.to_numpy(ak.flatten(prt.status)) > 0
@@ -303,6 +306,7 @@ def dark_meson_decays(record: ak.Array) -> ak.Array:
     of invisible decays estimates r_inv of the card; their pT share per jet is the jet's truth r_inv.
     """
     import awkward as ak
+    import numpy as np
 
     prt = record.prt
     counts = ak.to_numpy(ak.num(prt))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-import numpy as np
 from pydantic import Field, model_validator
 
 from analysis.io.files import OPTIONAL_COLLECTIONS
@@ -19,6 +18,7 @@ from analysis.selection.variables import COUNTS, VARIABLES, count_objects
 
 if TYPE_CHECKING:
     import awkward as ak
+    import numpy as np
 
 # the collections a selection may require objects of (those the event variables count)
 OBJECT_COLLECTIONS = tuple(sorted({c for colls, _ in COUNTS.values() for c in colls}))
@@ -98,6 +98,8 @@ def select_objects(events: ak.Array, objects: dict) -> ak.Array:
 def apply_selection(events: ak.Array, selection: dict, weights: np.ndarray | None = None
                     ) -> tuple[np.ndarray, list[dict]]:
     """Event mask after all cuts and the cut flow [{cut, events, weighted}] (first row: all events)."""
+    import numpy as np
+
     selection = validate_selection(selection)
     sel = select_objects(events, selection.get("objects"))
     n = len(events)

@@ -7,18 +7,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-import numpy as np
-
 from analysis.io.files import OPTIONAL_COLLECTIONS
-from analysis.kinematics.vectors import delta_phi, four_momentum
 
 if TYPE_CHECKING:
     import awkward as ak
+    import numpy as np
+
+# numpy and awkward load inside the functions: the config checks cuts against this module's variable names
+# (VARIABLES, COUNTS) before any task runs, and building the task graph then needs neither
 
 
 def _leading_pair(events: ak.Array, coll: str = "FatJet") -> tuple[ak.Array, ak.Array]:
     """The two leading objects, padded with None where an event has fewer."""
-    import awkward as ak  # here, not at import: the config reads this module's variable names
+    import awkward as ak
 
     j = ak.pad_none(events[coll], 2, axis=1, clip=True)
     return j[:, 0], j[:, 1]
@@ -26,12 +27,17 @@ def _leading_pair(events: ak.Array, coll: str = "FatJet") -> tuple[ak.Array, ak.
 
 def _np(x: ak.Array) -> np.ndarray:
     import awkward as ak
+    import numpy as np
 
     return np.asarray(ak.to_numpy(ak.fill_none(x, np.nan)), dtype=np.float64)
 
 
 def dijet_system(events: ak.Array) -> dict[str, np.ndarray]:
     """mjj, pT of the pair and the transverse mass of (dijet + MET), as in the s-channel SVJ search."""
+    import numpy as np
+
+    from analysis.kinematics.vectors import four_momentum
+
     j1, j2 = _leading_pair(events)
     a, b = four_momentum(j1), four_momentum(j2)
     px, py, pz, e = (x + y for x, y in zip(a, b))
@@ -46,11 +52,17 @@ def dijet_system(events: ak.Array) -> dict[str, np.ndarray]:
 
 
 def _abs_deta_jj(events):
+    import numpy as np
+
     j1, j2 = _leading_pair(events)
     return np.abs(_np(j1.eta - j2.eta))
 
 
 def _dphi_min(events):
+    import numpy as np
+
+    from analysis.kinematics.vectors import delta_phi
+
     j1, j2 = _leading_pair(events)
     phi = _np(events.MET.phi)
     return np.fmin(np.abs(delta_phi(_np(j1.phi), phi)), np.abs(delta_phi(_np(j2.phi), phi)))
@@ -79,6 +91,7 @@ def count_objects(events: ak.Array, var: str, pt_above: float | None = None) -> 
     An absent lepton or photon collection counts zero; an absent jet collection is an error.
     """
     import awkward as ak
+    import numpy as np
 
     colls, which = COUNTS[var]
     total = np.zeros(len(events))

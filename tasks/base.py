@@ -101,29 +101,49 @@ class Task(law.Task):
             return memo[1]
         if isinstance(self, law.BaseWorkflow) and not self.is_branch():
             value = short_hash(sorted(t.config_hash() for t in self.get_branch_tasks().values()))
-        else:
-            value = short_hash(self.config_parts(), sorted(t.config_hash() for t in self.upstream()))
+        else:  # an upstream version other than this task's own (in its path already) is part of the hash
+            own = self.stage_version()
+            value = short_hash(self.config_parts(), sorted(
+                t.config_hash() if t.stage_version() == own else f"{t.stage_version()}/{t.config_hash()}"
+                for t in self.upstream()))
         self.__dict__["_hash_memo"] = (self.cfg, value)
         return value
 
-    def families(self) -> list[str]:
+    @classmethod
+    def families(cls) -> list[str]:
         """This task's family and those of its base tasks (TrainWNAE, TrainModel): what a version is set for."""
-        return [c.get_task_family() for c in type(self).__mro__
+        return [c.get_task_family() for c in cls.__mro__
                 if isinstance(c, type) and issubclass(c, Task) and c is not Task]
 
-    def stage_version(self) -> str:
-        """This task's version: the study's ``versions:`` entry for it (or a base task), else law.cfg's
-        ``[versions]`` one, else ``--version``. So ``versions: {FeatureDataset: v1}`` with ``--version v2``
-        trains v2 models on the v1 dataset without regenerating anything."""
-        check_version_keys(self.cfg)
-        for fam in self.families():
-            if fam in self.cfg.versions:
-                return self.cfg.versions[fam]
+    @classmethod
+    def version_for(cls, cfg: Config, carried: str) -> str:
+        """This stage's version in ``cfg``: its pin (the study's ``versions:`` entry for it or a base task, else
+        law.cfg's ``[versions]`` one), else ``carried``, the version of the task that reads it."""
+        check_version_keys(cfg)
+        for fam in cls.families():
+            if fam in cfg.versions:
+                return cfg.versions[fam]
         cfg_versions = law_cfg_versions()
-        for fam in self.families():
+        for fam in cls.families():
             if fam.lower() in cfg_versions:
                 return cfg_versions[fam.lower()]
-        return self.version
+        return carried
+
+    def stage_version(self) -> str:
+        """This task's version: its pin, else ``--version`` (a requirement's ``--version`` is its reader's stage
+        version, see ``req_params``). So ``versions: {FeatureDataset: v1}`` with ``--version v2`` trains v2 models
+        on the v1 dataset, built from v1 tables, skims and events, without regenerating anything."""
+        return self.version_for(self.cfg, self.version)
+
+    @classmethod
+    def req_params(cls, inst, **kwargs) -> dict:
+        """A requirement takes the version of the task that reads it, unless pinned itself: a pin carries
+        upstream, so a pinned stage reads what it read when it was made."""
+        params = super().req_params(inst, **kwargs)
+        if isinstance(inst, Task) and "version" not in kwargs:
+            cfg = cached_config(params["config"], params.get("no_detector", False))
+            params["version"] = cls.version_for(cfg, inst.stage_version())
+        return params
 
     def path_label(self) -> str:
         """A readable name put before the hash in the output folder (a sample, a model); '' for none."""

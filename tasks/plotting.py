@@ -21,8 +21,12 @@ class PlotSignificance(Task):
             "dataset": FeatureDataset.req(self),
             "scores": {m: Infer.req(self, model=m) for m in self.cfg.models},
             "train": {m: train_task(self, m) for m in self.cfg.models},
-            "skims": SkimEvents.req(self),
+            "skims": self.skims(),
         }
+
+    def skims(self) -> SkimEvents:
+        """The skims the dataset was made from (its version: a pinned dataset reads older skims), for the cut flows."""
+        return SkimEvents.req(FeatureDataset.req(self))
 
     def output(self):
         target = self.local_target("report", directory=True)
@@ -57,7 +61,7 @@ class PlotSignificance(Task):
 
     def cutflows(self) -> dict[str, list[dict]]:
         """Per sample, its files' cut flows added up (events and genWeight-weighted events after each cut)."""
-        skims = SkimEvents.req(self)
+        skims = self.skims()
         out: dict[str, list[dict]] = {}
         for b, (sample, _chunk) in skims.branch_map.items():
             flow = read_json(skims.as_branch(b).output()["cutflow"].path)

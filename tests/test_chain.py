@@ -215,7 +215,9 @@ def test_signal_added_keeps_trainings(chain):
 def test_train_v2_on_dataset_v1(chain, tmp_path, monkeypatch):
     """`versions: {FeatureDataset: <v1>}` and --version v2, in a DATA_PATH holding only the v1 dataset: the AE
     trains under v2 on it, nothing before the dataset runs (no events, skims or tables appear), and config.json
-    beside the model names the dataset's version."""
+    beside the model names the dataset's version. The v2 report reads the v1 dataset and its v1 skims (cut
+    flows), both complete."""
+    from tasks.plotting import PlotSignificance
     from tasks.training import TRAIN_TASKS
 
     data = yaml.safe_load((chain["cfg_dir"] / "tiny.yaml").read_text())
@@ -235,6 +237,9 @@ def test_train_v2_on_dataset_v1(chain, tmp_path, monkeypatch):
     # the same seeds and rows: the same weights as the v1 training
     ref = chain["data"] / "TrainAE" / VERSION / folder.name / "best.pt"
     assert (folder / "best.pt").read_bytes() == ref.read_bytes()
+    monkeypatch.setenv("DATA_PATH", str(chain["data"]))
+    reqs = PlotSignificance(version="v2", config=str(path)).requires()
+    assert reqs["dataset"].complete() and reqs["skims"].complete() and reqs["skims"].stage_version() == VERSION
 
 
 def test_config_json_beside_every_output(chain):

@@ -34,8 +34,9 @@ def test_graph_model_without_its_representation_is_named(tmp_path):
         load_config(path)
 
 
-def _graph_hashes(path: str) -> dict[str, str]:
-    """Every task of the report's graph (workflows with their branches) -> its hash, from a freshly read config."""
+def _graph_hashes(path: str, version: str = "t") -> dict[str, str]:
+    """Every task of the report's graph (workflows with their branches) -> its version/hash, from a freshly read
+    config."""
     from tasks.base import _load
     from tasks.plotting import PlotSignificance
 
@@ -50,12 +51,12 @@ def _graph_hashes(path: str) -> dict[str, str]:
         key = "/".join(str(x) if not isinstance(x, tuple) else "/".join(map(str, x)) for x in parts if x != "")
         if key in out:
             return
-        out[key] = task.config_hash()
+        out[key] = f"{task.stage_version()}/{task.config_hash()}"
         is_workflow = hasattr(task, "get_branch_tasks") and not task.is_branch()
         for up in (task.get_branch_tasks().values() if is_workflow else task.upstream()):
             walk(up)
 
-    walk(PlotSignificance(version="t", config=path))
+    walk(PlotSignificance(version=version, config=path))
     return out
 
 
@@ -337,25 +338,73 @@ def test_stage_names_are_the_tasks():
 
 
 def test_versions_per_stage(tmp_path):
+    """A pin carries upstream: with `versions: {FeatureDataset: v1, TrainModel: v3}` and --version v2 the dataset
+    and all it reads keep the folders (versions and hashes) of a plain v1 run, so nothing before it regenerates;
+    the trainings are v3, the scores and report v2. A task of one version on two versions of what it reads
+    (a training, the scores or the report on two dataset versions; the tables on two skim versions) gets two
+    folders."""
     from tasks.plotting import PlotSignificance
     from tasks.training import TRAIN_TASKS
 
-    path = _copy_config(tmp_path, lambda d: d.update(versions={"FeatureDataset": "v1", "TrainModel": "v3"}))
+    def study(folder: str, versions: dict) -> str:
+        (tmp_path / folder).mkdir()
+        return _copy_config(tmp_path / folder, lambda d: d.update(versions=versions))
+
+    path = study("a", {"FeatureDataset": "v1", "TrainModel": "v3"})
     report = PlotSignificance(version="v2", config=path)
     parts = {t.task_family: t.store_parts()["version"] for t in report.upstream()}
     assert parts == {"FeatureDataset": "v1", "Infer": "v2", "TrainAE": "v3", "TrainNAE": "v3", "TrainWNAE": "v3",
-                     "TrainGraphWNAE": "v3", "SkimEvents": "v2"}  # the report reads the skims' cut flows
+                     "TrainGraphWNAE": "v3", "SkimEvents": "v1"}  # the cut flows of the dataset's own skims
     train = TRAIN_TASKS["wnae"].req(report, branch=0, _exclude={"workflow", "branches"})
     assert train.local_path().endswith(f"TrainWNAE/v3/wnae__{train.config_hash()}")
-    # the same training version on another dataset version is another output, not a stale "complete" one
-    (tmp_path / "other").mkdir()
-    other = _copy_config(tmp_path / "other",
-                         lambda d: d.update(versions={"FeatureDataset": "v4", "TrainModel": "v3"}))
-    other_train = TRAIN_TASKS["wnae"].req(PlotSignificance(version="v2", config=other), branch=0,
-                                          _exclude={"workflow", "branches"})
-    assert other_train.config_hash() != train.config_hash()
+    plain = _graph_hashes(study("plain", {}), "v1")
+    pinned = _graph_hashes(path, "v2")
+    before = [k for k in plain if k.startswith(("FeatureDataset", "JetTables", "SkimEvents", "GenerateEvents"))]
+    assert len(before) > 8 and {k: pinned[k] for k in before} == {k: plain[k] for k in before}
+    other = _graph_hashes(study("b", {"FeatureDataset": "v4", "TrainModel": "v3"}), "v2")
+    assert other["FeatureDataset"] == "v4/" + plain["FeatureDataset"].split("/")[1]
+    for key in ("TrainWNAE/wnae/wnae", "Infer/wnae", "PlotSignificance"):
+        assert other[key].split("/")[0] == pinned[key].split("/")[0] and other[key] != pinned[key], key
+    # the versions of what a task reads are in its hash: JetTables v2 on v5 skims, and all after it, are not
+    # the folders of a plain v2 run (whose hashes are the plain v1 run's)
+    skims = _graph_hashes(study("c", {"SkimEvents": "v5"}), "v2")
+    changed = {k for k in plain if skims[k].split("/")[1] != plain[k].split("/")[1]}
+    assert changed == {k for k in plain if not k.startswith(("SkimEvents", "GenerateEvents"))}
+    assert {skims[k].split("/")[0] for k in plain if k.startswith(("SkimEvents", "GenerateEvents"))} == {"v5"}
     bad = _copy_config(tmp_path, lambda d: d.update(versions={"TrainWNEA": "v1"}))
     with pytest.raises(ConfigError, match="versions.TrainWNEA' = 'v1': not a task"):
         PlotSignificance(version="v2", config=bad).store_parts()
     with pytest.raises(ConfigError, match="versions.FeatureDataset' = '../v1'"):
         load_config(_copy_config(tmp_path, lambda d: d.update(versions={"FeatureDataset": "../v1"})))
+
+
+def test_law_cfg_versions(tmp_path, monkeypatch):
+    """law.cfg's `[versions]` pins a stage as a study's `versions:` does, carried upstream; the study's entry wins;
+    a misspelt task or an unsafe version there is a ConfigError naming the file."""
+    import law
+
+    from tasks.dataset import FeatureDataset, JetTables
+    from tasks.plotting import PlotSignificance
+
+    def law_cfg(text: str) -> str:
+        cfg_file = tmp_path / "law.cfg"
+        cfg_file.write_text(text)
+        monkeypatch.setattr(law.config.Config, "_instance",
+                            law.config.Config(str(cfg_file), skip_fallbacks=True, skip_luigi_sync=True))
+        return str(cfg_file)
+
+    law_cfg("[versions]\nFeatureDataset: v1\nTrainModel = v3\n")
+    report = PlotSignificance(version="v2", config=_copy_config(tmp_path))
+    assert {t.task_family: t.stage_version() for t in report.upstream()} == {
+        "FeatureDataset": "v1", "Infer": "v2", "TrainAE": "v3", "TrainNAE": "v3", "TrainWNAE": "v3",
+        "TrainGraphWNAE": "v3", "SkimEvents": "v1"}
+    assert JetTables.req(FeatureDataset.req(report)).stage_version() == "v1"
+    (tmp_path / "s").mkdir()
+    study = _copy_config(tmp_path / "s", lambda d: d.update(versions={"FeatureDataset": "v5"}))
+    assert FeatureDataset(version="v2", config=study).stage_version() == "v5"
+    where = law_cfg("[versions]\nFeatureDatset: v1\n")
+    with pytest.raises(ConfigError, match=rf"{where}: \[versions\] featuredatset: not a task"):
+        PlotSignificance(version="v2", config=_copy_config(tmp_path)).store_parts()
+    where = law_cfg("[versions]\nFeatureDataset: ../v1\n")
+    with pytest.raises(ConfigError, match=rf"{where}: \[versions\] featuredataset = '../v1': not a safe name"):
+        FeatureDataset(version="v2", config=_copy_config(tmp_path)).stage_version()

@@ -28,7 +28,7 @@ from analysis.plotting.performance import (plot_auc_comparison, plot_auc_grid, p
 from analysis.plotting.sculpting import plot_mass_sculpting
 from analysis.plotting.style import MIN_EFFECTIVE_EVENTS
 from analysis.plotting.training import (plot_architecture, plot_history, plot_inputs_vs_reconstruction,
-                                       plot_negative_samples, plot_w_vs_auc, rho_text)
+                                       plot_negative_samples, plot_w_vs_auc)
 from analysis.report import Section, Table, flag, value_err, write_index, write_summary
 from analysis.training import load_model
 
@@ -228,17 +228,20 @@ def monitor_description(data: dict, labels: dict[str, str], training_weights: st
 
 
 def _w_auc_table(w_auc: dict, mlabels: dict, monitor: str) -> Table | None:
+    def rho(c: dict, suffix: str) -> str:
+        if f"spearman{suffix}" not in c:
+            return ""
+        value = c[f"spearman{suffix}"]
+        return f"{'n/a' if value is None else f'{value:+.2f}'} ({c[f'n_epochs{suffix}']} epochs)"
+
     if not w_auc:
         return None
-    body = []
-    for m, c in w_auc.items():
-        auc_best = value_err(c["auc_at_best"], None, 3)
-        body.append([mlabels[m], rho_text(c).replace("\n", "; "),
-                     "n/a" if c["best_epoch"] is None else str(c["best_epoch"]), auc_best,
-                     f"{value_err(c['max_auc'], None, 3)} (epoch {c['epoch_max_auc']})"])
+    body = [[mlabels[m], rho(c, ""), rho(c, "_after_pretraining"), "n/a" if c["best_epoch"] is None else
+             str(c["best_epoch"]), value_err(c["auc_at_best"], None, 3),
+             f"{value_err(c['max_auc'], None, 3)} (epoch {c['epoch_max_auc']})"] for m, c in w_auc.items()]
     return Table(f"Validation W against the monitor AUC ({plain(monitor)}) over the epochs",
-                 ["model", "rank correlation", "kept epoch (lowest W)", "monitor AUC at the kept epoch",
-                  "highest monitor AUC of the epochs it is kept from"], body)
+                 ["model", "Spearman ρ(W, AUC)", "ρ after pre-training", "kept epoch (lowest W)",
+                  "monitor AUC at the kept epoch", "highest monitor AUC of the epochs it is kept from"], body)
 
 
 def statistics(data: dict, ev: dict) -> dict:

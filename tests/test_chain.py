@@ -139,8 +139,9 @@ def test_report_and_auc(chain):
         assert c == w_auc_correlation(history) and c["n_epochs"] == len(history["val_wasserstein"])
         assert c["spearman"] is None or -1 <= c["spearman"] <= 1
         assert (report / f"w_vs_auc_{m}.png").stat().st_size > 5000
-    assert "Validation W against the AUC over the epochs" in titles
-    assert page.count("Spearman ρ(W, AUC) = ") >= 3  # a row per model
+        rho = "n/a" if c["spearman"] is None else f"{c['spearman']:+.2f}"
+        assert f"<td>{rho} ({c['n_epochs']} epochs)</td>" in page
+    assert "Validation W against the AUC over the epochs" in titles and "<th>Spearman ρ(W, AUC)</th>" in page
 
 
 def test_report_renders_in_chromium(chain, tmp_path):

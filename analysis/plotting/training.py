@@ -102,6 +102,8 @@ def plot_w_vs_auc(history: dict, title: str, monitor: str, path_stem: str) -> li
     epochs = np.arange(n)
     marker = "." if n < 50 else None
 
+    from matplotlib.ticker import MaxNLocator
+
     with cms_style():
         fig, (ax_w, ax_s) = new_figure(1, 2, figsize=(22.0, 9.0), width_ratios=(1.25, 1.0))
         fig.set_layout_engine("constrained")
@@ -121,6 +123,7 @@ def plot_w_vs_auc(history: dict, title: str, monitor: str, path_stem: str) -> li
             bottom, top = ax.get_ylim()
             ax.set_ylim(bottom, top + 0.8 * (top - bottom))
         ax_w.set_xlabel("Epoch")
+        ax_w.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax_w.set_ylabel("Validation Wasserstein distance", color="C0")
         ax_a.set_ylabel("Monitor AUC", color="C3")
         handles = [sum(pair, []) for pair in zip(ax_w.get_legend_handles_labels(), ax_a.get_legend_handles_labels())]
@@ -139,7 +142,7 @@ def plot_w_vs_auc(history: dict, title: str, monitor: str, path_stem: str) -> li
         if best is not None and both[best]:
             ax_s.plot(w[best], auc[best], marker="*", markersize=22, color="C3", markeredgecolor="black",
                       linestyle="none", zorder=3, label=f"Kept epoch {best}")
-        fig.colorbar(points, ax=ax_s, label="Epoch")
+        fig.colorbar(points, ax=ax_s, label="Epoch", ticks=MaxNLocator(integer=True))
         ax_s.set_xlabel("Validation Wasserstein distance")
         ax_s.set_ylabel("Monitor AUC")
         ax_s.legend(loc="best", fontsize="x-small")

@@ -8,13 +8,13 @@ ROOT = Path(__file__).resolve().parent.parent
 # bottom first; a module may import its own layer and those below (the longest matching prefix decides)
 LAYERS = [
     ["analysis.accelerated", "analysis.atomic", "analysis.locks",  # run-time switch, file writing and locking
-     "analysis.schema"],  # the base of the config schemas
+     "analysis.schema", "analysis.codes"],  # the base of the config schemas, the dataset's split/label codes
     ["analysis.kinematics", "analysis.models.options"],
     ["analysis.io"],
     ["analysis.generation", "analysis.selection", "analysis.skim"],
     ["analysis.features"],
     ["analysis.event_features", "analysis.dataset", "analysis.normalisation", "analysis.metrics", "analysis.challenge",
-     "analysis.event_scores"],
+     "analysis.event_scores", "analysis.history"],
     ["analysis.models"],
     ["analysis.config", "analysis.config_schema", "analysis.training", "analysis.export"],
     ["analysis.diagnostics", "analysis.plotting", "analysis.report", "analysis.results"],

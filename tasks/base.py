@@ -21,7 +21,9 @@ import law
 import luigi
 
 from analysis.atomic import atomic_paths, read_json, remove_stale, write_json  # noqa: F401  (the tasks' writers)
-from analysis.config import CONFIG_DIR, Config, ConfigError, config_path, data_path, load_config, short_hash
+from analysis.config import (
+    CATALOGUES, CONFIG_DIR, Config, ConfigError, config_path, data_path, load_config, short_hash,
+)
 from analysis.config_schema import check_safe_name
 from analysis.locks import describe, lock_path, output_lock
 
@@ -36,21 +38,27 @@ def _load(path: str, stamp: tuple, no_detector: bool = False) -> Config:
 
 
 def cached_config(name: str, no_detector: bool = False) -> Config:
-    """The config, re-read whenever the named file or a catalogue beside it changes; ``no_detector``
-    switches the detector response off (truth level)."""
-    path = config_path(name)
-    stat = path.stat()
-    stamp = ((str(path), stat.st_mtime_ns, stat.st_size),) + tuple(
-        _yaml_stamps(str(d)) for d in dict.fromkeys([path.parent, CONFIG_DIR]))
-    return _load(str(path), stamp, no_detector)
+    """The config, re-read whenever the named file or a catalogue it reads (beside it, in config/) changes;
+    ``no_detector`` switches the detector response off (truth level)."""
+    path = str(config_path(name))
+    return _load(path, tuple(map(_stamp, _read_files(path))), no_detector)
 
 
-def _yaml_stamps(directory: str) -> tuple:
-    """(name, mtime, size) of every YAML file in ``directory``, one ``scandir`` (the graph reads the config
-    hundreds of times)."""
-    with os.scandir(directory) as entries:
-        return tuple(sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in entries
-                            if e.name.endswith(".yaml") and e.is_file()))
+@functools.lru_cache(maxsize=64)
+def _read_files(path: str) -> tuple[str, ...]:
+    """The files ``load_config(path)`` reads: the config and the catalogues (present or not) that
+    ``analysis.config`` merges, beside it and in config/."""
+    folders = dict.fromkeys([os.path.dirname(path), str(CONFIG_DIR)])
+    return (path, *(os.path.join(d, f"{c}.yaml") for d in folders for c in CATALOGUES))
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    """(mtime, size) of a file, None where there is none: checked on each of the graph's hundreds of reads."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 class Task(law.Task):

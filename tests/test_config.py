@@ -286,6 +286,20 @@ def test_law_print_output_names_readable_paths(tmp_path):
     assert not (tmp_path / "data").exists()
 
 
+def test_cached_config_rereads_an_edited_catalogue(tmp_path):
+    """The tasks' config is read once and read again when the study or a catalogue beside it changes."""
+    from tasks.base import cached_config
+
+    path = _copy_config(tmp_path)
+    cfg = cached_config(path)
+    assert cached_config(path) is cfg
+    models = tmp_path / "models.yaml"
+    data = yaml.safe_load(models.read_text())
+    data["wnae"]["latent"] = cfg.models["wnae"]["latent"] + 1  # tiny.yaml keeps the catalogue's latent
+    models.write_text(yaml.safe_dump(data))
+    assert cached_config(path).models["wnae"]["latent"] == cfg.models["wnae"]["latent"] + 1
+
+
 def test_training_by_model_name(tmp_path):
     """`law run TrainWNAE --version v1 --model wnae` is the branch of that model (the same task as its
     --branch); an unknown model is refused, naming the value and the allowed models, before anything runs."""

@@ -77,7 +77,7 @@ class Features(Section):
     name: str = Field(description="the catalogue entry (config/features.yaml)")
     level: Literal["jet", "event"] = Field("jet", description="jet: one row per AK8 jet; event: one row per "
                                            "event, its objects in a fixed layout")
-    names: list[str] | None = Field(None, description="jet level: the features (analysis/features/registry.py)")
+    names: list[str] | None = Field(None, description="jet level: the features (analysis/features/names.py)")
     objects: dict[str, PositiveInt] | None = Field(None, description="event level: object type -> how many")
 
 

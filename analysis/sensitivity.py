@@ -152,8 +152,8 @@ def build_report(data: dict, scores: dict[str, np.ndarray], histories: dict[str,
 
     sections = [
         Section("Summary", _summary_text(extra["statistics"], lumi),
-                [t for t in (_summary_table(summary, labels, mlabels, eps_points), _w_auc_table(w_auc, mlabels, monitor),
-                             _statistics_table(extra["statistics"])) if t], []),
+                [t for t in (_summary_table(summary, labels, mlabels, eps_points),
+                             _w_auc_table(w_auc, mlabels, monitor), _statistics_table(extra["statistics"])) if t], []),
         Section("Samples", "Cut flow (events after each cut) and yields per sample; expected events at "
                 f"{lumi:g} fb⁻¹ from the cross-section and the selection efficiency.",
                 [t for t in (_yield_table(data, ev_data, samples, cutflows or {}, labels, lumi),
@@ -240,7 +240,7 @@ def _w_auc_table(w_auc: dict, mlabels: dict, monitor: str) -> Table | None:
              str(c["best_epoch"]), value_err(c["auc_at_best"], None, 3),
              f"{value_err(c['max_auc'], None, 3)} (epoch {c['epoch_max_auc']})"] for m, c in w_auc.items()]
     return Table(f"Validation W against the monitor AUC ({plain(monitor)}) over the epochs",
-                 ["model", "Spearman ρ(W, AUC)", "ρ after pre-training", "kept epoch (lowest W)",
+                 ["model", "Spearman ρ(W, AUC)", "ρ after pre-training", "kept epoch",
                   "monitor AUC at the kept epoch", "highest monitor AUC of the epochs it is kept from"], body)
 
 

@@ -116,7 +116,9 @@ def plot_w_vs_auc(history: dict, title: str, monitor: str, path_stem: str) -> li
                               label="± its std. error over the draws")
         ax_a.plot(epochs, auc, color="C3", marker=marker, label="Monitor AUC")
         if best is not None:
-            ax_w.axvline(best, color="grey", linestyle="--", label=f"Kept epoch {best} (lowest W)")
+            lowest = (~pre).any() and w[best] == np.nanmin(w[~pre])  # a kind may keep its epoch by another metric
+            ax_w.axvline(best, color="grey", linestyle="--",
+                         label=f"Kept epoch {best}{' (lowest W)' if lowest else ''}")
             ax_w.plot(best, w[best], marker="*", markersize=16, color="C0", linestyle="none")
             ax_a.plot(best, auc[best], marker="*", markersize=16, color="C3", linestyle="none")
         for ax in (ax_w, ax_a):  # room for the legend above the curves

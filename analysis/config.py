@@ -25,7 +25,8 @@ from analysis.generation.catalogue import expand_grids
 from analysis.generation.detector_settings import resolve_detector
 from analysis.config_schema import SECTIONS, Features, Sample, check_safe_name
 from analysis.generation.pythia import NOMINAL_QUARK_MASS, pythia_settings
-from analysis.io.files import GENERATED_FORMATS, constituents_missing, expand_files
+from analysis.btag import TAGGED_FORMATS, missing_branch, needed_by
+from analysis.io.files import GENERATED_FORMATS, constituents_missing, expand_files, first_local_branches
 from analysis.models.registry import resolve_config as resolve_model_config
 from analysis.schema import resolve_section
 from analysis.selection.cuts import validate_selection
@@ -269,6 +270,20 @@ def _check_constituents(samples: dict, features: dict, representations: list, pa
                      f"of stored jet branches (hlf_nano) or files with constituents (PFNano)")
 
 
+def _check_btag(samples: dict, selection: dict, features: dict, btag: dict, path: Path) -> None:
+    """A study that uses b tags needs the configured discriminator in its NanoAOD files (the first local file of
+    each sample is looked at here; the skim checks every file)."""
+    need = needed_by(selection, features)
+    if need is None:
+        return
+    for name, spec in samples.items():
+        if "files" in spec and spec["format"] in TAGGED_FORMATS:
+            first = first_local_branches(expand_files(spec["files"]))
+            why = None if first is None else missing_branch(first[1], btag["branch"])
+            _require(why is None, path, f"samples.{name}", f"{first and first[0]}: {why}; {need} needs b tags: set "
+                     "inputs.btag.branch to one of them and inputs.btag.threshold to its working point")
+
+
 def load_config(name: str) -> Config:
     """Load, resolve and validate a named config; raises ConfigError naming the file, key and value."""
     path = config_path(name)
@@ -305,6 +320,7 @@ def load_config(name: str) -> Config:
             raise ConfigError(f"{path}: models.{m}: needs the '{wanted}' representation of the jets; "
                               f"add it to dataset.representations (now: {dataset['representations']})")
     _check_constituents(samples, features, dataset["representations"], path)
+    _check_btag(samples, selection, features, section["inputs"]["btag"], path)
     versions = raw.get("versions") or {}
     _require(isinstance(versions, dict), path, "versions", "a mapping of task name -> version (e.g. FeatureDataset: v1)")
     for task, version in versions.items():

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from analysis.btag import BTAG_BRANCH, BTAG_THRESHOLD
 from analysis.codes import LABELS
 from analysis.generation.pythia import PROCESSES, SAMPLE_DEFAULTS
 from analysis.io.files import FORMATS
@@ -119,6 +120,21 @@ class Plots(Section):
                                           "adds the challenge's tables")
 
 
+class BTag(Section):
+    branch: str = Field(BTAG_BRANCH, pattern=r"^[A-Za-z0-9_]+$",
+                        description="NanoAOD/PFNano: the jets' b-tag discriminator, Jet_<branch> (e.g. btagDeepFlavB, "
+                        "btagPNetB, btagRobustParTAK4B, btagUParTAK4B)")
+    threshold: float = Field(BTAG_THRESHOLD, description="Jet.btag = discriminator > threshold; the default is "
+                             "DeepJet's medium working point of UL2018 (CMS BTV): set your era's and tagger's")
+
+    @field_validator("branch")
+    @classmethod
+    def _without_prefix(cls, v: str) -> str:
+        if v.startswith("Jet_"):
+            raise ValueError(f"the branch name without its 'Jet_' prefix ({v.removeprefix('Jet_')})")
+        return v
+
+
 class Inputs(Section):
     on_bad_file: Literal[ON_BAD] = Field("fail", description="skip: an unreadable input file is counted and left out")
     on_bad_line: Literal[ON_BAD] = Field("fail", description="skip: a malformed Dark Machines csv line is "
@@ -127,6 +143,8 @@ class Inputs(Section):
     keep: Literal["all"] | list[str] = Field([], description="collections a skim copies whole beyond what the "
                                              "later stages read (e.g. [HLT, LHEScaleWeight]); all: every branch")
     puppi: bool = Field(True, description="PFNano: candidates' pt and mass multiplied by their puppiWeight")
+    btag: BTag = Field(default_factory=BTag, description="NanoAOD/PFNano: how Jet.btag (n_bjet, b-jet objects) "
+                       "is made from the file's discriminator (inputs.btag below)")
 
 
 SECTIONS: dict[str, type[Section]] = {"generation": Generation, "dataset": Dataset, "training": Training,
@@ -160,10 +178,13 @@ def config_reference() -> str:
              "and `versions` (task name -> version; see Versions per stage)."]
     for title, model in (("generation", Generation), ("samples.<name>", Sample), ("selection", Selection),
                          ("selection.objects.<collection>", ObjectCuts), ("selection.cuts[]", Cut),
-                         ("features", Features), ("dataset", Dataset), ("training", Training), ("plots", Plots), ("inputs", Inputs)):
+                         ("features", Features), ("dataset", Dataset), ("training", Training), ("plots", Plots), ("inputs", Inputs),
+                         ("inputs.btag", BTag)):
         lines += ["", f"`{title}`:", "", "| key | type | default | meaning |", "| --- | --- | --- | --- |"]
         for name, f in model.model_fields.items():
-            default = "required" if f.is_required() else f"`{json.dumps(f.default)}`"
+            value = f.get_default(call_default_factory=True)
+            value = value.model_dump() if isinstance(value, Section) else value
+            default = "required" if f.is_required() else f"`{json.dumps(value)}`"
             text = (f.description or "").replace("|", "\\|")
             lines.append(f"| `{name}` | {_type_name(f.annotation)} | {default} | {text} |")
     lines += ["", "`models.<name>` (per kind; nested keys with a dot; every key optional):", "",

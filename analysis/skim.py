@@ -54,19 +54,20 @@ def trim(events: ak.Array, keep: str | list[str] = ()) -> ak.Array:
 
 def skim_file(path: str, fmt: str, selection: dict, out_path: str, key: str, *, is_data: bool = False,
               keep: str | list[str] = (), step_size: int | None = DEFAULT_STEP_SIZE, on_bad_line: str = "fail",
-              puppi: bool = True) -> dict:
+              puppi: bool = True, btag: dict | None = None, need_btag: str | None = None) -> dict:
     """Skim ``path`` into ``out_path`` (written directly; ``key`` makes its bytes reproducible, see
     TreeWriter) and return its record: ``cutflow`` (events and weighted events after each cut, summed
     over chunks), ``n_generated``, ``sum_genweight`` (the ``Runs`` tree's genEventSumw when the file
     has one, else the sum of genWeight over all events before any cut), ``sum_genweight_from`` and the
     reader's notes under ``read``. Collision data (``is_data``) has no genWeight: every event weighs 1.
+    ``btag``, ``need_btag``: NanoAOD's b tag and why the study needs it (analysis/btag.py).
     """
     require = [c for c in required_collections(selection) if not (is_data and c == "genWeight")]
     wanted = skim_collections(selection, keep)
     flow, n, sumw, sumw2, notes, first_run = None, 0, 0.0, 0.0, {}, 1
     with TreeWriter(out_path, key) as writer:
         for events, chunk_notes in iterate_input(path, fmt, wanted, require, on_bad_line, step_size, puppi,
-                                                 optional=wanted or ()):
+                                                 optional=wanted or (), btag=btag, need_btag=need_btag):
             events = _bookkeeping(events, is_data)
             mask, chunk_flow = apply_selection(events, selection, events.genWeight)
             flow = chunk_flow if flow is None else [

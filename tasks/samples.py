@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 
+from analysis.btag import TAGGED_FORMATS, needed_by
 from analysis.io.files import expand_files
 from tasks.base import atomic_paths, read_json, write_json
 from tasks.darkmachines import ExportDarkMachines
@@ -20,7 +21,16 @@ class SkimEvents(SampleWorkflow):
 
     def config_parts(self) -> dict:  # a sample read from files: its files and format (no upstream task)
         data = {"data": True} if self.cfg.samples[self.sample]["label"] == "data" else {}  # weight 1
-        return super().config_parts() | ({"spec": self.sample_spec()} if self.input_file else {}) | data
+        parts = super().config_parts() | ({"spec": self.sample_spec()} if self.input_file else {}) | data
+        if not self.tags_bjets:  # the b-tag working point changes nothing else: their skims keep their hashes
+            parts["inputs"] = {k: v for k, v in parts["inputs"].items() if k != "btag"}
+        return parts
+
+    @property
+    def tags_bjets(self) -> bool:
+        """Whether this branch's jets get their b tag from a discriminator (``inputs.btag``): CMS NanoAOD/PFNano
+        files; generated events and the other formats carry their own (or none)."""
+        return bool(self.input_file) and self.cfg.samples[self.sample]["format"] in TAGGED_FORMATS
 
     @functools.cached_property
     def input_file(self) -> str | None:
@@ -60,7 +70,8 @@ class SkimEvents(SampleWorkflow):
             record = skim_or_skip(path, fmt, self.cfg.selection, tmp, f"{self.config_hash()}/{self.branch}",
                                   inputs["on_bad_file"], is_data=spec["label"] == "data", keep=inputs["keep"],
                                   step_size=inputs["step_size"], on_bad_line=inputs["on_bad_line"],
-                                  puppi=inputs["puppi"])
+                                  puppi=inputs["puppi"], btag=inputs["btag"],
+                                  need_btag=needed_by(self.cfg.selection, self.cfg.features) if self.tags_bjets else None)
             if "skipped" in record:
                 self.logger.warning(f"skipping unreadable input: {record['skipped']}")
             else:

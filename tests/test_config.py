@@ -113,6 +113,28 @@ def test_signal_edit_keeps_trainings_and_other_samples(tmp_path):
     assert back == base and removed != base
 
 
+def test_btag_working_point_moves_only_the_skims_of_nanoaod_files(tmp_path):
+    """inputs.btag applies to CMS NanoAOD/PFNano files only: generated samples keep their hashes (the default
+    study's folders do not move), a PFNano file's skim and what reads it are stale."""
+    real = str(Path(__file__).parent / "data" / "real" / "coffea_pfnano.root")
+
+    def pf(d):
+        d["samples"]["pf"] = {"files": real, "format": "pfnano", "label": "background", "xsec_pb": 1.0}
+
+    def wp(d):
+        d.setdefault("inputs", {})["btag"] = {"branch": "btagPNetB", "threshold": 0.5}
+
+    generated, files = tmp_path / "generated", tmp_path / "files"  # law keeps a workflow's branches per config path
+    generated.mkdir(), files.mkdir()
+    base = _graph_hashes(_copy_config(generated))
+    assert _changed(base, _graph_hashes(_copy_config(generated, wp))) == set()
+    with_pf = _graph_hashes(_copy_config(files, pf))
+    changed = _changed(with_pf, _graph_hashes(_copy_config(files, lambda d: (pf(d), wp(d)))))
+    assert {k for k in changed if k.startswith("SkimEvents/")} == {"SkimEvents/pf/0"}
+    assert {"SkimEvents", "JetTables/pf/0", "FeatureDataset", "PlotSignificance"} <= changed
+    assert not any(k.startswith(("GenerateEvents", "JetTables/qcd", "JetTables/svj")) for k in changed)
+
+
 @pytest.mark.parametrize("edit, words", [
     (lambda d: d.update(bogus=1), ["bogus", "unknown key"]),
     (lambda d: d.update(features={"name": "hlf_basic", "names": ["pt", "tau99"]}), ["features", "tau99"]),

@@ -45,8 +45,20 @@ def constituents_missing(files: list[str], fmt: str) -> str | None:
     """
     if fmt == "darkmachines":
         return "the Dark Machines csv has no jet constituents"
-    if fmt != "nanoaod":
+    first = first_local_branches(files) if fmt == "nanoaod" else None
+    if first is None:
         return None
+    path, names = first
+    cands = any(n.startswith(("PFCands_", "PFCand_")) for n in names)
+    linked = "PFCands_fatJetIdx" in names or any(n.startswith(("FatJetPFCands_", "FatJetPFCand_")) for n in names)
+    if cands and linked:
+        return None
+    return f"{path} has no PF candidates linked to its FatJets (plain NanoAOD)"
+
+
+def first_local_branches(files: list[str]) -> tuple[str, set[str]] | None:
+    """The first local file of a ROOT sample and its ``Events`` branch names (not its events), for the config
+    checks; None where there is no local file or it is unreadable (the skim then says so, or skips it)."""
     local = [f for f in files if not f.startswith(REMOTE_PREFIXES)]
     if not local:
         return None
@@ -54,11 +66,6 @@ def constituents_missing(files: list[str], fmt: str) -> str | None:
 
     try:
         with uproot.open(local[0]) as f:
-            names = set(f["Events"].keys())
+            return local[0], set(f["Events"].keys())
     except Exception:
-        return None  # unreadable: the skim says so (InputError), or skips it
-    cands = any(n.startswith(("PFCands_", "PFCand_")) for n in names)
-    linked = "PFCands_fatJetIdx" in names or any(n.startswith(("FatJetPFCands_", "FatJetPFCand_")) for n in names)
-    if cands and linked:
         return None
-    return f"{local[0]} has no PF candidates linked to its FatJets (plain NanoAOD)"

@@ -20,20 +20,23 @@ from analysis.io.nanoaod import InputError, iterate_nanoaod
 def iterate_input(path: str, format: str = "nanoaod", collections: list[str] | None = None,
                   require: tuple[str, ...] | list[str] = (), on_bad_line: str = "fail",
                   step_size: int | None = None, puppi: bool = True,
-                  optional: tuple[str, ...] | list[str] = OPTIONAL_COLLECTIONS) -> Iterator[tuple[ak.Array, dict]]:
+                  optional: tuple[str, ...] | list[str] = OPTIONAL_COLLECTIONS, btag: dict | None = None,
+                  need_btag: str | None = None) -> Iterator[tuple[ak.Array, dict]]:
     """Read ``path`` (a local file or, for ROOT formats, a ``root://`` URL) of the given format in chunks
     of at most ``step_size`` events (None: the whole file). The Dark Machines csv is parsed in one
     compiled pass and then cut into chunks.
 
     ``collections`` restricts what is read (record names); ``require`` must be present. Missing
     ``optional`` collections are left out rather than refused (default: leptons and photons).
-    ``puppi``: PFNano candidates weighted by their PUPPI weight. Raises InputError naming the file.
+    ``puppi``: PFNano candidates weighted by their PUPPI weight. ``btag``, ``need_btag``: how NanoAOD's jets
+    get their 0/1 ``btag`` and why the study needs it (see ``iterate_nanoaod``; the other formats carry their
+    own). Raises InputError naming the file.
     """
     if format not in FORMATS:
         raise ValueError(f"format: one of {', '.join(FORMATS)}, got {format!r}")
     if format in ("nanoaod", "pfnano"):
         chunks = _without_notes(iterate_nanoaod(path, collections, require, optional, step_size, puppi,
-                                                pfnano=format == "pfnano"))
+                                                pfnano=format == "pfnano", btag=btag, need_btag=need_btag))
     elif format == "delphes":
         wanted = None if collections is None else list(dict.fromkeys([*collections, *require]))
         chunks = _without_notes(iterate_delphes(path, wanted, optional, step_size=step_size))
@@ -65,6 +68,6 @@ def _csv_chunks(path: str, collections, require, on_bad_line: str, step_size: in
 
 def read_input(path: str, format: str = "nanoaod", collections: list[str] | None = None,
                require: tuple[str, ...] | list[str] = (), on_bad_line: str = "fail",
-               puppi: bool = True) -> tuple[ak.Array, dict]:
+               puppi: bool = True, btag: dict | None = None) -> tuple[ak.Array, dict]:
     """The whole file as one event record and the reader's notes (see :func:`iterate_input`)."""
-    return next(iterate_input(path, format, collections, require, on_bad_line, None, puppi))
+    return next(iterate_input(path, format, collections, require, on_bad_line, None, puppi, btag=btag))

@@ -21,6 +21,8 @@ import awkward as ak
 import numpy as np
 import uproot
 
+from analysis.btag import BTAG_BRANCH, BTAG_THRESHOLD, missing_branch
+
 TREE = "Events"
 
 
@@ -279,7 +281,7 @@ _CHARGED_PDG = {11: -1, 13: -1, 211: 1, 321: 1, 2212: 1}  # |pdgId| -> charge of
 
 def iterate_nanoaod(path: str, collections: list[str] | None = None, require: tuple[str, ...] | list[str] = (),
                     optional: tuple[str, ...] | list[str] = (), step_size: int | None = None, puppi: bool = True,
-                    pfnano: bool = False) -> Iterator[ak.Array]:
+                    pfnano: bool = False, btag: dict | None = None, need_btag: str | None = None) -> Iterator[ak.Array]:
     """Read CMS NanoAOD, PFNano or the tool's own files as :func:`iterate_events`; where the file has the
     ``FatJetPFCands`` association table (PFNano; NanoAOD v15's ``FatJetPFCand``), ``PFCands_fatJetIdx``
     is built from it and the table dropped. ``pfnano``: the table must be there.
@@ -288,15 +290,37 @@ def iterate_nanoaod(path: str, collections: list[str] | None = None, require: tu
     downstream uses the others). ``puppi``: a candidate's pt and mass are multiplied by its
     ``puppiWeight``, as in the PUPPI jets CMS builds its AK8 jets and their tau_N from (the weight is
     kept as a field). Candidates without ``charge`` (v15 ``PFCand``) get it from the pdgId.
+
+    Jets get ``btag`` (0/1) = ``Jet_<btag['branch']>`` > ``btag['threshold']`` (default: DeepJet medium,
+    UL2018; see analysis/btag.py); the tool's own files keep their ``Jet_btag``. A file without the branch:
+    InputError naming it and the discriminators the file has where ``need_btag`` (why the study needs b tags)
+    is given, else jets without ``btag``.
     """
+    btag = btag or {"branch": BTAG_BRANCH, "threshold": BTAG_THRESHOLD}
     wants_cands = collections is None or "PFCands" in collections or "PFCands" in require
     extra = [ASSOCIATION, "FatJet", "PFCands"] if wants_cands else []
     wanted = None if collections is None else list(dict.fromkeys([*collections, *extra]))
     required = [*require, *extra] if pfnano else list(require)
     optional = list(optional) + ([] if pfnano else [ASSOCIATION])
     for events in iterate_events(path, wanted, required, optional, step_size):
-        yield _associate(path, events, puppi) if ASSOCIATION in events.fields else events
+        events = _associate(path, events, puppi) if ASSOCIATION in events.fields else events
+        yield _tag_bjets(path, events, btag, need_btag)
         del events  # each generator of the chain lets go of its chunk before the next is read
+
+
+def _tag_bjets(path: str, events: ak.Array, btag: dict, need_btag: str | None) -> ak.Array:
+    """``Jet.btag`` from the configured discriminator (see :func:`iterate_nanoaod`)."""
+    if "Jet" not in events.fields or "btag" in events.Jet.fields:
+        return events
+    jets = events.Jet
+    if btag["branch"] not in jets.fields:
+        if need_btag:
+            why = missing_branch({f"Jet_{f}" for f in jets.fields}, btag["branch"])
+            raise InputError(f"{path}: {why}; {need_btag} needs b tags: set inputs.btag.branch to one of them "
+                             "and inputs.btag.threshold to its working point")
+        return events
+    tagged = ak.values_astype(jets[btag["branch"]] > btag["threshold"], np.int32)
+    return ak.with_field(events, ak.with_field(jets, tagged, "btag"), "Jet")
 
 
 def _associate(path: str, events: ak.Array, puppi: bool) -> ak.Array:

@@ -1,4 +1,5 @@
-"""The b tag of AK4 jets on CMS NanoAOD: the file's discriminator above a working point (no heavy imports).
+"""The b tag of AK4 jets on CMS NanoAOD: the file's discriminator above a working point (imports nothing: the
+config schema and the readers read it).
 
 Every reader gives ``Jet.btag`` (0/1): Delphes' ``BTag``, the Dark Machines csv's ``b`` objects, the tool's own
 skims. CMS NanoAOD/PFNano store no such flag, only discriminators (``Jet_btagDeepFlavB``, ``Jet_btagPNetB``,
@@ -10,10 +11,11 @@ working point of UL2018 (NanoAOD v9), 0.2783 as published by CMS BTV
 138 fb^-1 of the report's significance. Working points are per era and tagger: Run 3 files (NanoAOD v12-v15)
 need the era's value from the BTV pages (``btagUParTAK4B`` is the v15 recommendation), set in the study.
 
-A file without the configured branch is refused only where the study uses b tags (:func:`needed_by`: a cut on
-a b-jet count, or event-level objects split into b and light jets). Elsewhere the jets are read without
-``btag``: a study of AK8 substructure must not fail on files whose discriminators it never reads. Where the
-branch is present the tag is always filled, so a skim's content does not depend on what the study needs.
+A file without the configured branch is refused only where the study uses b tags (a cut on a b-jet count, or
+event-level objects split into b and light jets: ``analysis.event_features.btag_needed_by``). Elsewhere the
+jets are read without ``btag``: a study of AK8 substructure must not fail on files whose discriminators it
+never reads. Where the branch is present the tag is always filled, so a skim's content does not depend on
+what the study needs.
 Generated events have no b tagging (the detector response has none): their jets count as light.
 """
 from __future__ import annotations
@@ -21,23 +23,6 @@ from __future__ import annotations
 BTAG_BRANCH = "btagDeepFlavB"  # DeepJet
 BTAG_THRESHOLD = 0.2783  # DeepJet medium working point, UL2018 (NanoAOD v9), CMS BTV
 TAGGED_FORMATS = ("nanoaod", "pfnano")  # the formats whose b tag comes from a discriminator
-
-
-def needed_by(selection: dict, features: dict) -> str | None:
-    """Why this study reads ``Jet.btag`` (None: it does not): a cut on a b-jet count, or event-level features
-    whose jets are split into b and light jets."""
-    from analysis.selection.variables import COUNTS
-
-    for cut in selection.get("cuts") or []:
-        if COUNTS.get(cut.get("var"), ((), "all"))[1] == "b":
-            return f"the selection's cut '{cut.get('name')}' on {cut['var']}"
-    if features.get("level") == "event":
-        from analysis.event_features import OBJECT_TYPES  # event-level sets import it for their names already
-
-        split = [kind for kind in features.get("objects") or {} if OBJECT_TYPES[kind][1] != "all"]
-        if split:
-            return f"the event-level features ({features.get('name')}: {', '.join(split)} split by b tag)"
-    return None
 
 
 def missing_branch(branches: set[str], branch: str) -> str | None:

@@ -25,7 +25,7 @@ from analysis.generation.catalogue import expand_grids
 from analysis.generation.detector_settings import resolve_detector
 from analysis.config_schema import SECTIONS, Features, Sample, check_safe_name
 from analysis.generation.pythia import NOMINAL_QUARK_MASS, pythia_settings
-from analysis.btag import TAGGED_FORMATS, missing_branch, needed_by
+from analysis.btag import TAGGED_FORMATS, missing_branch
 from analysis.io.files import GENERATED_FORMATS, constituents_missing, expand_files, first_local_branches
 from analysis.models.registry import resolve_config as resolve_model_config
 from analysis.schema import resolve_section
@@ -273,14 +273,19 @@ def _check_constituents(samples: dict, features: dict, representations: list, pa
 def _check_btag(samples: dict, selection: dict, features: dict, btag: dict, path: Path) -> None:
     """A study that uses b tags needs the configured discriminator in its NanoAOD files (the first local file of
     each sample is looked at here; the skim checks every file)."""
-    need = needed_by(selection, features)
+    tagged = {name: spec for name, spec in samples.items() if "files" in spec and spec["format"] in TAGGED_FORMATS}
+    if not tagged:
+        return
+    from analysis.event_features import btag_needed_by  # awkward, numba: only for studies of NanoAOD files
+
+    need = btag_needed_by(selection, features)
     if need is None:
         return
-    for name, spec in samples.items():
-        if "files" in spec and spec["format"] in TAGGED_FORMATS:
-            first = first_local_branches(expand_files(spec["files"]))
-            why = None if first is None else missing_branch(first[1], btag["branch"])
-            _require(why is None, path, f"samples.{name}", f"{first and first[0]}: {why}; {need} needs b tags: set "
+    for name, spec in tagged.items():
+        first = first_local_branches(expand_files(spec["files"]))
+        if first is not None:
+            why = missing_branch(first[1], btag["branch"])
+            _require(why is None, path, f"samples.{name}", f"{first[0]}: {why}; {need} needs b tags: set "
                      "inputs.btag.branch to one of them and inputs.btag.threshold to its working point")
 
 

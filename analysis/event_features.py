@@ -15,7 +15,7 @@ import numpy as np
 from analysis.io.darkmachines import energy
 from analysis.io.nanoaod import as_numpy
 from analysis.selection.cuts import select_objects
-from analysis.selection.variables import VARIABLES, dijet_system
+from analysis.selection.variables import COUNTS, VARIABLES, dijet_system
 
 # object type -> (collection in the event record, which of its objects: all, b-tagged or not b-tagged)
 OBJECT_TYPES: dict[str, tuple[str, str]] = {
@@ -48,6 +48,20 @@ def event_feature_names(spec: dict) -> list[str]:
     validate_event_spec(spec)
     names = [f"{kind}{i}_{f}" for kind, n in spec["objects"].items() for i in range(n) for f in OBJECT_FIELDS]
     return names + list(EVENT_FIELDS) + [f"n_{kind}" for kind in spec["objects"]]
+
+
+def btag_needed_by(selection: dict, features: dict) -> str | None:
+    """Why a study reads ``Jet.btag`` (None: it does not): a cut on a b-jet count, or event-level objects whose
+    jets are split into b and light jets. A NanoAOD file without the b-tag branch is refused only then
+    (analysis/btag.py)."""
+    for cut in selection.get("cuts") or []:
+        if COUNTS.get(cut.get("var"), ((), "all"))[1] == "b":
+            return f"the selection's cut '{cut.get('name')}' on {cut['var']}"
+    if features.get("level") == "event":
+        split = [kind for kind in features.get("objects") or {} if OBJECT_TYPES[kind][1] != "all"]
+        if split:
+            return f"the event-level features ({features.get('name')}: {', '.join(split)} split by b tag)"
+    return None
 
 
 def _objects(events: ak.Array, kind: str) -> ak.Array:

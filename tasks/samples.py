@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 
-from analysis.btag import TAGGED_FORMATS, needed_by
+from analysis.btag import TAGGED_FORMATS
 from analysis.io.files import expand_files
 from tasks.base import atomic_paths, read_json, write_json
 from tasks.darkmachines import ExportDarkMachines
@@ -58,6 +58,7 @@ class SkimEvents(SampleWorkflow):
                 "cutflow": self.local_target(f"chunk{self.chunk}_cutflow.json")}
 
     def run(self):
+        from analysis.event_features import btag_needed_by
         from analysis.skim import skim_or_skip
 
         out, spec, inputs = self.output(), self.cfg.samples[self.sample], self.cfg.inputs
@@ -71,7 +72,7 @@ class SkimEvents(SampleWorkflow):
                                   inputs["on_bad_file"], is_data=spec["label"] == "data", keep=inputs["keep"],
                                   step_size=inputs["step_size"], on_bad_line=inputs["on_bad_line"],
                                   puppi=inputs["puppi"], btag=inputs["btag"],
-                                  need_btag=needed_by(self.cfg.selection, self.cfg.features) if self.tags_bjets else None)
+                                  need_btag=btag_needed_by(self.cfg.selection, self.cfg.features) if self.tags_bjets else None)
             if "skipped" in record:
                 self.logger.warning(f"skipping unreadable input: {record['skipped']}")
             else:

@@ -57,6 +57,8 @@ def event_level(derived: Path) -> dict:
         "selection": ONE_JET, "features": "dm_objects", **TINY,
         # Drell-Yan at NLO has negative weights, which the training cannot draw batches by
         "training": {"seed": 1, "device": "cpu", "weights": "none"},
+        # NanoAOD's b tag (README): a working point other than the default, to see the setting reach the skim
+        "inputs": {"btag": {"branch": "btagDeepFlavB", "threshold": 0.5}},
     }
 
 
@@ -192,6 +194,11 @@ def test_delphes_csv_and_data_reach_the_event_level_report(events):
         assert {"run", "luminosityBlock", "event"} <= set(uproot.open(skim)["Events"].keys())  # coffea reads it
     report = json.loads(_one(data, "PlotSignificance/events/*/report/summary.json").read_text())["summary"]["ae"]
     assert set(report) == {"delphes"} and 0.0 <= report["delphes"]["auc"] <= 1.0 + 1e-3
+    skim = uproot.open(_one(data, "SkimEvents/events/dy__*/chunk0.root"))["Events"].arrays(["event", "Jet_btag"])
+    source = uproot.open(REAL / "coffea_nano_dy.root")["Events"].arrays(["event", "Jet_btagDeepFlavB"])
+    kept = np.isin(ak.to_numpy(source.event), ak.to_numpy(skim.event))  # the skim keeps the file's order
+    b_jets = ak.to_numpy(ak.sum(source.Jet_btagDeepFlavB[kept] > 0.5, axis=1))
+    assert ak.to_numpy(ak.sum(skim.Jet_btag, axis=1)).tolist() == b_jets.tolist() and b_jets.sum() > 0
     dy = json.loads(_one(data, "SkimEvents/events/dy__*/chunk0_cutflow.json").read_text())
     runs = uproot.open(REAL / "coffea_nano_dy.root")["Runs"]["genEventSumw_"].array(library="np")
     assert dy["sum_genweight_from"] == "Runs.genEventSumw" and dy["sum_genweight"] == pytest.approx(runs.sum())

@@ -71,7 +71,7 @@ def _objects(events: ak.Array, kind: str) -> ak.Array:
         empty = ak.unflatten(np.zeros(0), np.zeros(len(events), np.int64))
         return ak.zip({f: empty for f in ("pt", "eta", "phi", "mass")})
     objs = events[coll]
-    if which != "all":
+    if which != "all":  # jets without btag (generated events: no b tagging) are all light
         btag = objs.btag > 0.5 if "btag" in objs.fields else ak.zeros_like(objs.pt, dtype=bool)
         objs = objs[btag if which == "b" else ~btag]
     return objs[ak.argsort(objs.pt, axis=1, ascending=False)]

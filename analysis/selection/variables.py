@@ -102,7 +102,7 @@ def count_objects(events: ak.Array, var: str, pt_above: float | None = None) -> 
             raise ValueError(f"variable {var}: the events have no collection '{coll}' (they have {', '.join(events.fields)})")
         obj = events[coll]
         keep = ak.ones_like(obj.pt, dtype=bool) if pt_above is None else obj.pt > pt_above
-        if which == "b":
+        if which == "b":  # jets without btag: generated events (no b tagging; NanoAOD's: analysis/btag.py)
             keep = keep & (obj.btag > 0.5) if "btag" in obj.fields else keep & False
         total += _np(ak.sum(keep, axis=1))
     return total

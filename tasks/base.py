@@ -25,7 +25,7 @@ from analysis.config import (
     CATALOGUES, CONFIG_DIR, Config, ConfigError, config_path, data_path, load_config, short_hash,
 )
 from analysis.config_schema import check_safe_name
-from analysis.locks import describe, lock_path, output_lock
+from analysis.locks import LockSettings, describe, lock_path, lock_settings, output_lock
 
 
 @functools.lru_cache(maxsize=32)
@@ -196,7 +196,7 @@ def _locked(run):
             self.logger.warning(f"{self.repr(color=False)}: already running ({describe(holder)}); waiting for it "
                                 f"(lock {lock_path(outputs[0])})")
 
-        with output_lock(outputs[0], on_wait=waiting) as left:
+        with output_lock(outputs[0], on_wait=waiting, settings=law_cfg_locks()) as left:
             if left:
                 self.logger.warning(f"{self.repr(color=False)}: the run before ({describe(left)}) stopped without "
                                     "finishing; taking over")
@@ -207,6 +207,21 @@ def _locked(run):
                 remove_stale(path)
             return run(self)
     return locked_run
+
+
+def law_cfg_locks() -> LockSettings:
+    """law.cfg's ``[locks]`` (``mode``: auto, flock, file or none; the file lock's ``heartbeat`` and
+    ``stale_after`` in seconds), ``$SVJ_LOCKS`` overriding the mode; checked (a ConfigError naming the file)."""
+    cfg = law.config.Config.instance()
+    where = f"{cfg.config_file or 'law.cfg'}: [locks]"
+    given = {k: cfg.get_expanded("locks", k) for k in cfg.options("locks")} if cfg.has_section("locks") else {}
+    try:
+        unknown = set(given) - {f.name for f in dataclasses.fields(LockSettings)}
+        if unknown:
+            raise ValueError(f"{where} {sorted(unknown)[0]}: not a key (keys: mode, heartbeat, stale_after)")
+        return lock_settings(**given, where=where)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 # the tasks that can take a version of their own (``versions:`` in a study, ``[versions]`` in law.cfg);

@@ -10,6 +10,7 @@ _svj_bootstrap() {
     export DATA_PATH="{{svj_data_path}}"
     export LAW_CONFIG_FILE="{{svj_law_config}}"
     [ -n "${LAW_CONFIG_FILE}" ] || export LAW_CONFIG_FILE="${base}/law.cfg"
+    [ -z "{{svj_locks}}" ] || export SVJ_LOCKS="{{svj_locks}}"  # the submitting shell's lock mode
     # law's home in the job's own folder (the project may be read-only from the node), with the
     # submitter's task index when there is one (setup.sh builds it)
     export LAW_HOME="${LAW_JOB_HOME:-${TMPDIR:-/tmp}}/.law"

@@ -66,7 +66,8 @@ class RemoteWorkflow(law.htcondor.HTCondorWorkflow, law.slurm.SlurmWorkflow):
     def bootstrap_variables(self) -> dict:
         return {"svj_base": os.environ.get("SVJ_BASE", os.path.dirname(os.path.dirname(BOOTSTRAP))),
                 "svj_data_path": str(data_path()),
-                "svj_law_config": os.environ.get("LAW_CONFIG_FILE", "")}
+                "svj_law_config": os.environ.get("LAW_CONFIG_FILE", ""),
+                "svj_locks": os.environ.get("SVJ_LOCKS", "")}
 
     # -- htcondor --------------------------------------------------------------------------------
 

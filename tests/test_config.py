@@ -414,13 +414,9 @@ def test_versions_per_stage(tmp_path):
         load_config(_copy_config(tmp_path, lambda d: d.update(versions={"FeatureDataset": "../v1"})))
 
 
-def test_law_cfg_versions(tmp_path, monkeypatch):
-    """law.cfg's `[versions]` pins a stage as a study's `versions:` does, carried upstream; the study's entry wins;
-    a misspelt task or an unsafe version there is a ConfigError naming the file."""
+def _law_cfg(tmp_path, monkeypatch):
+    """A function that makes law read a law.cfg of the given text (for this test) and returns its path."""
     import law
-
-    from tasks.dataset import FeatureDataset, JetTables
-    from tasks.plotting import PlotSignificance
 
     def law_cfg(text: str) -> str:
         cfg_file = tmp_path / "law.cfg"
@@ -428,7 +424,16 @@ def test_law_cfg_versions(tmp_path, monkeypatch):
         monkeypatch.setattr(law.config.Config, "_instance",
                             law.config.Config(str(cfg_file), skip_fallbacks=True, skip_luigi_sync=True))
         return str(cfg_file)
+    return law_cfg
 
+
+def test_law_cfg_versions(tmp_path, monkeypatch):
+    """law.cfg's `[versions]` pins a stage as a study's `versions:` does, carried upstream; the study's entry wins;
+    a misspelt task or an unsafe version there is a ConfigError naming the file."""
+    from tasks.dataset import FeatureDataset, JetTables
+    from tasks.plotting import PlotSignificance
+
+    law_cfg = _law_cfg(tmp_path, monkeypatch)
     law_cfg("[versions]\nFeatureDataset: v1\nTrainModel = v3\n")
     report = PlotSignificance(version="v2", config=_copy_config(tmp_path))
     assert {t.task_family: t.stage_version() for t in report.upstream()} == {
@@ -444,3 +449,26 @@ def test_law_cfg_versions(tmp_path, monkeypatch):
     where = law_cfg("[versions]\nFeatureDataset: ../v1\n")
     with pytest.raises(ConfigError, match=rf"{where}: \[versions\] featuredataset = '../v1': not a safe name"):
         FeatureDataset(version="v2", config=_copy_config(tmp_path)).stage_version()
+
+
+def test_law_cfg_locks(tmp_path, monkeypatch):
+    """law.cfg's [locks] reaches the tasks' locks; $SVJ_LOCKS overrides its mode; a bad entry is a ConfigError
+    naming the file."""
+    from analysis.locks import LockSettings
+    from tasks.base import law_cfg_locks
+
+    law_cfg = _law_cfg(tmp_path, monkeypatch)
+    monkeypatch.delenv("SVJ_LOCKS", raising=False)
+    law_cfg("[locks]\nmode: file\nheartbeat: 5\nstale_after = 40\n")
+    assert law_cfg_locks() == LockSettings("file", 5.0, 40.0)
+    monkeypatch.setenv("SVJ_LOCKS", "flock")
+    assert law_cfg_locks().mode == "flock"
+    monkeypatch.delenv("SVJ_LOCKS")
+    law_cfg("")
+    assert law_cfg_locks() == LockSettings()
+    where = law_cfg("[locks]\nmode: afs\n")
+    with pytest.raises(ConfigError, match=rf"{where}: \[locks\] mode = 'afs': not a lock mode"):
+        law_cfg_locks()
+    where = law_cfg("[locks]\ntimeout: 30\n")
+    with pytest.raises(ConfigError, match=rf"{where}: \[locks\] timeout: not a key"):
+        law_cfg_locks()

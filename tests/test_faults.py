@@ -183,9 +183,10 @@ def test_generate_and_skim_reproducible(cfg, reference, tmp_path, monkeypatch):
 
 # 3. Two runs of one task at once ------------------------------------------------------------------
 
-def test_concurrent_runs_same_output(cfg, law_env, reference, tmp_path):
+@pytest.mark.parametrize("locks", ["auto", "file"])  # file: the lock file of AFS/EOS (tests/test_locks.py)
+def test_concurrent_runs_same_output(cfg, law_env, reference, tmp_path, locks):
     data = tmp_path / "data"
-    env = dict(law_env, DATA_PATH=str(data))
+    env = dict(law_env, DATA_PATH=str(data), SVJ_LOCKS=locks)
     cmd = [LAW, "run", "GenerateEvents", "--version", "vc", "--config", str(cfg), "--branch", "0", "--workers", "1"]
     procs = [subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for _ in range(2)]
@@ -197,6 +198,7 @@ def test_concurrent_runs_same_output(cfg, law_env, reference, tmp_path):
     assert _same_arrays(_arrays(root), _arrays(reference["gen"]))
     assert json.loads(root.with_suffix(".json").read_text())["n_events"] == N_EVENTS
     assert not list(data.rglob("*.tmp-*"))  # both runs finished, so neither left a temporary file
+    assert not list(data.rglob(".*.lock*"))  # nor a lock
 
 
 # 4. Bad inputs through the chain ------------------------------------------------------------------

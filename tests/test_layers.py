@@ -7,7 +7,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # bottom first; a module may import its own layer and those below (the longest matching prefix decides)
 LAYERS = [
-    ["analysis.accelerated", "analysis.atomic", "analysis.locks",  # run-time switch, file writing and locking
+    ["analysis.accelerated", "analysis.atomic",  # run-time switch, file writing
+     "analysis.file_lock", "analysis.locks",  # locking (the file lock below the modes that use it)
      "analysis.schema", "analysis.codes",  # the base of the config schemas, the dataset's split/label codes
      "analysis.btag"],  # the b-tag setting's defaults and check
     ["analysis.kinematics", "analysis.models.options"],

@@ -17,62 +17,77 @@ import torch
 
 from analysis.atomic import WriteError, atomic_paths, write_json
 from analysis.io.nanoaod import write_tree
-from analysis.locks import AlreadyRunning, lock_path, output_lock
+from analysis.locks import AlreadyRunning, LockSettings, lock_path, output_lock
 from analysis.training import _save, _save_array
 
 fork = multiprocessing.get_context("fork")
 
 
-def _hold(output: str, ready, release) -> None:
-    with output_lock(output):
+def _hold(output: str, ready, release, settings=None) -> None:
+    with output_lock(output, settings=settings):
         ready.set()
         release.wait(30)
 
 
-def _die_holding(output: str, ready) -> None:
-    with output_lock(output):
+def _die_holding(output: str, ready, settings=None) -> None:
+    with output_lock(output, settings=settings):
         ready.set()
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def test_second_run_is_told_who_runs_and_waits(tmp_path):
+def _record(output: str) -> dict:
+    """The holder's record in the lock (a file under flock, a directory under the file lock)."""
+    path = Path(lock_path(output))
+    return json.loads((path / "owner.json" if path.is_dir() else path).read_text())
+
+
+# auto: flock on this local disk; file: the lock of AFS/EOS and filesystems without flock (tests/test_locks.py)
+MODES = pytest.mark.parametrize("settings", [None, LockSettings("file", heartbeat=0.2, stale_after=1)],
+                                ids=["auto", "file"])
+
+
+@MODES
+def test_second_run_is_told_who_runs_and_waits(tmp_path, settings):
     out = str(tmp_path / "model.pt")
     ready, release = fork.Event(), fork.Event()
-    holder = fork.Process(target=_hold, args=(out, ready, release))
+    holder = fork.Process(target=_hold, args=(out, ready, release, settings))
     holder.start()
     try:
         assert ready.wait(30)
         with pytest.raises(AlreadyRunning, match=rf"already running \(pid {holder.pid}, host {socket.gethostname()}\)"):
-            with output_lock(out, wait=False):
+            with output_lock(out, wait=False, settings=settings):
                 pass
         seen = []
         timer = threading.Timer(0.5, release.set)
         timer.start()
         t0 = time.monotonic()
-        with output_lock(out, on_wait=seen.append) as left:  # waits until the holder lets go
+        with output_lock(out, on_wait=seen.append, settings=settings) as left:  # waits until the holder lets go
             assert time.monotonic() - t0 > 0.3
             assert left == {}  # the holder finished normally
-            assert json.loads(Path(lock_path(out)).read_text())["pid"] == os.getpid()
+            assert _record(out)["pid"] == os.getpid()
         timer.join()
         assert seen and seen[0]["pid"] == holder.pid
     finally:
         release.set()
         holder.join(30)
     assert holder.exitcode == 0
-    assert not os.path.exists(lock_path(out))  # removed by the last holder
+    assert os.listdir(tmp_path) == []  # the lock removed by the last holder
 
 
-def test_lock_of_a_killed_run_is_taken_over(tmp_path):
+@MODES
+def test_lock_of_a_killed_run_is_taken_over(tmp_path, settings):
     out = str(tmp_path / "events.root")
     ready = fork.Event()
-    dead = fork.Process(target=_die_holding, args=(out, ready))
+    dead = fork.Process(target=_die_holding, args=(out, ready, settings))
     dead.start()
     dead.join(30)
     assert ready.is_set() and dead.exitcode == -signal.SIGKILL
     t0 = time.monotonic()
-    with output_lock(out, wait=False) as left:  # at once: the kernel dropped the dead process's lock
+    # at once: the kernel dropped the dead process's flock; the file lock finds its pid gone
+    with output_lock(out, wait=False, settings=settings) as left:
         assert left["pid"] == dead.pid and left["host"] == socket.gethostname()
     assert time.monotonic() - t0 < 5
+    assert os.listdir(tmp_path) == []
 
 
 def test_folder_output_replaced_whole(tmp_path):

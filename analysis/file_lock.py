@@ -161,9 +161,9 @@ def _clear_flock_file(path: str) -> tuple[bool, dict]:
         except OSError as e:
             if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
                 raise
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):  # never removes a lock directory
             if os.path.samestat(os.fstat(fd), os.stat(path)):
-                os.unlink(path)  # never removes a directory (another file lock)
+                os.unlink(path)  # other errors (a folder we may not write) surface: no lock can be made there
         return True, held
     finally:
         os.close(fd)
@@ -182,12 +182,15 @@ class _Heartbeat(threading.Thread):
             try:
                 with open(self.owner, "rb") as f:
                     mine = json.loads(f.read() or b"{}").get("token") == self.token
-                if not mine:
-                    log.warning("lock %s was taken over by another run: this run is no longer alone", self.owner)
-                    return
-                os.utime(self.owner)
+            except FileNotFoundError:
+                mine = False
             except (OSError, ValueError):
                 continue  # a slow or briefly unreachable filesystem: try again at the next beat
+            if not mine:
+                log.warning("lock %s was taken over by another run: this run is no longer alone", self.owner)
+                return
+            with contextlib.suppress(OSError):
+                os.utime(self.owner)
 
 
 @contextlib.contextmanager

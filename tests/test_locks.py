@@ -49,6 +49,19 @@ def test_holder_heartbeats(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_holder_taken_for_dead_warns_and_leaves_the_new_lock(tmp_path, caplog):
+    """A holder whose lock another run took over (it looked dead: e.g. stopped longer than stale_after) says so
+    and, when it ends, leaves the other run's lock in place."""
+    out = str(tmp_path / "model.pt")
+    with output_lock(out, settings=FAST):
+        mine = json.loads(_owner(out).read_text())
+        assert file_lock._take_over(lock_path(out), mine, _owner(out).stat())  # as another machine would
+        assert file_lock._create(lock_path(out), other := file_lock.record() | {"host": "elsewhere"})
+        time.sleep(0.35)
+    assert "was taken over by another run" in caplog.text
+    assert json.loads(_owner(out).read_text())["token"] == other["token"]
+
+
 def test_stale_lock_of_another_host_is_taken_over_live_one_is_not(tmp_path):
     out = str(tmp_path / "dataset.h5")
     rec = _remote_lock(out)

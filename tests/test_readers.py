@@ -13,9 +13,9 @@ import yaml
 
 from analysis.config import CONFIG_DIR, ConfigError, load_config
 from analysis.generation import generate_sample
-from analysis.io.darkmachines import process_code, read_darkmachines, write_darkmachines
+from analysis.io.darkmachines import iter_darkmachines, process_code, read_darkmachines, write_darkmachines
 from analysis.io.delphes import write_delphes
-from analysis.io.inputs import read_input
+from analysis.io.inputs import iterate_input, read_input
 from analysis.io.nanoaod import ASSOCIATION, InputError, jet_constituents, read_events, write_tree
 from analysis.selection.cuts import apply_selection, select_objects
 from analysis.selection.variables import count_objects, dijet_system
@@ -31,6 +31,14 @@ def generated(tmp_path_factory):
 
 def flat(x) -> np.ndarray:
     return np.asarray(ak.to_numpy(ak.flatten(x, axis=None)), dtype=np.float64)
+
+
+def assert_same_bits(a: ak.Array, b: ak.Array) -> None:
+    """The same layout (fields, types, list lengths) and the same bytes in every buffer."""
+    (form_a, n_a, bufs_a), (form_b, n_b, bufs_b) = (ak.to_buffers(ak.to_packed(x)) for x in (a, b))
+    assert form_a == form_b and n_a == n_b and bufs_a.keys() == bufs_b.keys()
+    for key in bufs_a:
+        assert bufs_a[key].tobytes() == bufs_b[key].tobytes(), key
 
 
 # ---------------------------------------------------------------- Dark Machines csv
@@ -144,14 +152,90 @@ def test_darkmachines_vectorised_lines_read_as_the_reference(generated, tmp_path
     b, _ = read_darkmachines(str(slow), block_bytes=4096)
     monkeypatch.setenv(PLAIN_ENV, "1")
     c, _ = read_darkmachines(str(fast))
+    assert len(a) == 200 and ak.sum(ak.num(a.Jet)) > 500
     for other in (b, c):
-        for field in ("event", "genWeight", "MET", "Jet", "Electron", "Muon", "Photon", "DM"):
-            for leaf in (a[field].fields or [None]):
-                x, y = (a[field], other[field]) if leaf is None else (a[field][leaf], other[field][leaf])
-                np.testing.assert_array_equal(ak.to_numpy(ak.flatten(x, axis=None)),
-                                              ak.to_numpy(ak.flatten(y, axis=None)))
-        assert ak.to_list(ak.num(a.Jet)) == ak.to_list(ak.num(other.Jet))
+        assert_same_bits(a, other)
 
+
+
+@pytest.fixture(scope="module")
+def mixed_csv(generated, tmp_path_factory):
+    """The 200 generated events as csv with what a reader must step over: two malformed lines (skipped),
+    blank lines, a second process, a line with blanks around its values (the byte-by-byte reader)."""
+    _, ev = generated
+    path = tmp_path_factory.mktemp("csv") / "mixed.csv"
+    write_darkmachines(str(path), ev, "ttbar")
+    lines = path.read_text().splitlines()
+    lines[30] = lines[30].replace(";ttbar;", ";wjets;")
+    lines[90] = lines[90].replace(";", " ; ")
+    lines[150:150] = [lines[150][:lines[150].rindex(",")], "", "1;qcd;1;100;0.1;j,1,1,0.1"]  # objects of 4 values
+    lines[60:60] = ["  "]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("plain", ["0", "1"])
+def test_darkmachines_chunks_are_the_whole_read_cut(mixed_csv, plain, monkeypatch):
+    """Reading in chunks of events gives the whole read's events to the last bit, cut every ``step``
+    events: steps of one event, steps that end inside a block, blocks that end inside a step (and in
+    the middle of a line), a step of the whole file and one larger; the compiled reader and the plain
+    one alike. Each chunk's notes cover the lines read so far, the last one's the file."""
+    from analysis.accelerated import PLAIN_ENV
+
+    monkeypatch.setenv(PLAIN_ENV, "0")
+    whole, notes = read_darkmachines(mixed_csv, "skip")
+    assert len(whole) == 200 and notes["bad_line_numbers"] == [152, 154] and notes["lines"] == 204
+    assert len(set(ak.to_list(whole.DM.processId))) == 2
+    monkeypatch.setenv(PLAIN_ENV, plain)
+    for step in (1, 7, 64, 199, 200, 5000):
+        for block in (1 << 20, 700):
+            chunks = list(iter_darkmachines(mixed_csv, step, "skip", block_bytes=block))
+            assert [len(c) for c, _ in chunks] == [step] * (200 // step) + [200 % step] * (200 % step > 0)
+            assert_same_bits(ak.concatenate([c for c, _ in chunks]), whole)
+            assert chunks[-1][1] == notes
+            lines = [n["lines"] for _, n in chunks]
+            assert lines == sorted(lines) and (lines[0] < 204) == (block == 700 and step <= 64)
+    skim_chunks = list(iterate_input(mixed_csv, "darkmachines", ["Jet", "MET"], on_bad_line="skip", step_size=64))
+    assert [len(c) for c, _ in skim_chunks] == [64, 64, 64, 8] and skim_chunks[-1][1] == notes
+    assert_same_bits(skim_chunks[2][0], whole[["Jet", "MET"]][128:192])
+
+
+def test_darkmachines_chunked_errors_name_the_line_and_empty_files_give_one_chunk(mixed_csv, tmp_path):
+    """``fail``: the malformed line is named with its number in the file when its block is read, after
+    the chunks before it; a file without events gives one empty chunk with its notes."""
+    whole, _ = read_darkmachines(mixed_csv, "skip")
+    got = []
+    with pytest.raises(InputError, match=r"mixed.csv: line 152: object \d+ .* has 4"):
+        for chunk, _ in iter_darkmachines(mixed_csv, 7, block_bytes=700):
+            got.append(chunk)
+    assert 100 < 7 * len(got) < 150  # the chunks read before the line's block, as in the whole read
+    assert_same_bits(got[-1], whole[7 * (len(got) - 1):7 * len(got)])
+    empty = tmp_path / "blank.csv"
+    empty.write_text("\n  \n")
+    (chunk, notes), = iter_darkmachines(str(empty), 10)
+    assert len(chunk) == 0 and notes == {"lines": 2, "bad_lines": 0, "bad_line_numbers": [], "processes": {}}
+
+
+def test_darkmachines_chunked_memory_does_not_grow_with_the_file(generated, tmp_path):
+    """Memory allocated while reading (tracemalloc: numpy's arrays, not the per-block scratch of the
+    compiled pass) stays the same for a file twice as long in chunks, and grows with it read whole."""
+    import tracemalloc
+
+    write_darkmachines(str(tmp_path / "one.csv"), generated[1], "ttbar")
+    lines = (tmp_path / "one.csv").read_text().splitlines()
+    peaks = {}
+    for n in (6000, 12000):
+        path = tmp_path / f"n{n}.csv"
+        path.write_text("".join(f"{i};{lines[i % len(lines)].split(';', 1)[1]}\n" for i in range(n)))
+        for mode in ("whole", "chunks"):
+            tracemalloc.start()
+            for chunk, _ in iter_darkmachines(str(path), None if mode == "whole" else 500, block_bytes=1 << 16):
+                assert len(chunk) == (n if mode == "whole" else 500)
+                del chunk
+            peaks[mode, n] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+    assert peaks["chunks", 12000] < 1.1 * peaks["chunks", 6000] < 0.6 * peaks["whole", 6000]
+    assert peaks["whole", 12000] > 1.6 * peaks["whole", 6000]
 
 def test_darkmachines_numbers_are_pythons_floats(tmp_path):
     """genWeight keeps the parsed float64: every form the format allows (signs, no integer part,

@@ -15,16 +15,19 @@ long numbers, errors) is read again byte by byte by the reference reader, which 
 wrong; ``SVJ_PLAIN=1`` reads every line with the reference reader. A per-line regular expression is ~40x slower (benchmarks/bench_csv.py). Jets and b-jets become
 ``Jet`` (``btag`` 0/1), leptons ``Electron``/``Muon`` with ``charge``, photons ``Photon``; the process
 name is kept as ``DM_processId`` (CRC32 of the name, the same in every file) with the names in the
-reader's notes.
+reader's notes. :func:`iter_darkmachines` gives the events in chunks (the skim's ``step_size``), so
+memory follows the chunk and the block, not the file; :func:`read_darkmachines` is its one whole-file chunk.
 
 Writing turns the tool's own (generated) events into the same format, so the whole challenge path can
 run on generated data.
 """
 from __future__ import annotations
 
+import copy
 import gzip
 import os
 import zlib
+from collections.abc import Iterator
 
 import awkward as ak
 import numba
@@ -534,6 +537,25 @@ class _Columns:
             self.names.setdefault(int(h), buf[start:end].tobytes().decode(errors="replace"))
         return status
 
+    def take(self, n: int) -> ak.Array:
+        """The first ``n`` events as an event record of copies, the rest moved to the front of the
+        columns to be filled on. All events: the record takes the columns' own arrays (read no more)."""
+        if n == self.n_ev:
+            return _assemble(self)
+        chunk, ends, rest = copy.copy(self), self.offsets[:, n].copy(), self.n_ev - n
+        chunk.n_ev, chunk.n_col = n, ends
+        for key in ("event", "weight", "process", "met"):
+            array = getattr(self, key)
+            setattr(chunk, key, array[..., :n].copy())
+            array[..., :rest] = array[..., n:self.n_ev]
+        chunk.offsets = self.offsets[:, :n + 1].copy()
+        self.offsets[:, :rest + 1] = self.offsets[:, n:self.n_ev + 1] - ends[:, None]
+        chunk.objs = tuple(obj[:, :end].copy() for obj, end in zip(self.objs, ends))
+        for obj, end, used in zip(self.objs, ends, self.n_col):
+            obj[:, :used - end] = obj[:, end:used]
+        self.n_ev, self.n_col = rest, self.n_col - ends
+        return _assemble(chunk)
+
 
 def _grown(array: np.ndarray, size: int, used: int) -> np.ndarray:
     """A copy of ``array`` with room for ``size`` along its last axis, the first ``used`` kept."""
@@ -608,19 +630,35 @@ def _line_text(buf: np.ndarray, index: int) -> str:
     return buf[start:ends[index]].tobytes().decode(errors="replace")
 
 
-def read_darkmachines(path: str, on_bad_line: str = "fail", block_bytes: int = _BLOCK_BYTES
-                      ) -> tuple[ak.Array, dict]:
-    """Read a challenge csv (optionally gzipped) into the event record (GeV) and notes on what was read.
+def iter_darkmachines(path: str, step_size: int | None = None, on_bad_line: str = "fail",
+                      block_bytes: int = _BLOCK_BYTES) -> Iterator[tuple[ak.Array, dict]]:
+    """Read a challenge csv (optionally gzipped) in chunks of ``step_size`` events (None: the whole file
+    as one chunk): (event record in GeV, notes on the lines read so far; the last chunk's cover the file).
 
-    ``on_bad_line``: ``fail`` raises InputError naming the file, the line number and what is wrong;
+    Blocks of lines are parsed into columns that keep at most a chunk and one block's events: memory
+    follows the chunk, not the file. Chunks are cut by events, not lines, so they are the same whatever
+    the block size; a file without events gives one empty chunk.
+
+    ``on_bad_line``: ``fail`` raises InputError naming the file, the line number (counted from the
+    file's start) and what is wrong, when its block is read (the chunks before it are already given);
     ``skip`` leaves malformed lines out and counts them in the notes (``bad_lines``, with the first
     line numbers in ``bad_line_numbers``).
     """
     if on_bad_line not in ON_BAD_LINE:
         raise ValueError(f"on_bad_line: one of {', '.join(ON_BAD_LINE)}, got {on_bad_line!r}")
+    step = max(int(step_size), 1) if step_size else None
     size = os.path.getsize(path) if os.path.isfile(path) and not path.endswith(".gz") else block_bytes
-    columns = _Columns(size // 64 + 1, size // 32 + 1)  # room for the usual file; grown if it holds more
+    room = size // 64 + 1  # the usual file's events; grown if it holds more
+    if step:
+        room = min(room, step + block_bytes // 10 + 1)  # a chunk and what one block can add
+    columns = _Columns(room, 2 * room)
     bad_numbers, n_bad, first_line = [], 0, 1
+
+    def notes() -> dict:
+        names = [columns.names[h] for h in sorted(columns.names)]
+        return {"lines": first_line - 1, "bad_lines": n_bad, "bad_line_numbers": list(bad_numbers),
+                "processes": {str(process_code(name)): name for name in names}}
+
     try:
         for buf in _blocks(path, block_bytes):
             status = columns.parse(buf)
@@ -631,20 +669,24 @@ def read_darkmachines(path: str, on_bad_line: str = "fail", block_bytes: int = _
                 n_bad += len(bad)
                 bad_numbers += (first_line + bad[:20 - len(bad_numbers)]).tolist()
             first_line += len(status)
+            while step and columns.n_ev > step:  # a full chunk, and at least one event after it
+                yield columns.take(step), notes()
     except OSError as e:
         raise InputError(f"{path}: cannot read ({type(e).__name__}: {e})") from None
-    events, names = _assemble(columns)
-    notes = {"lines": first_line - 1, "bad_lines": n_bad, "bad_line_numbers": bad_numbers,
-             "processes": {str(process_code(s)): s for s in names}}
-    return events, notes
+    yield columns.take(columns.n_ev), notes()
 
 
-def _assemble(columns: _Columns) -> tuple[ak.Array, list[str]]:
+def read_darkmachines(path: str, on_bad_line: str = "fail", block_bytes: int = _BLOCK_BYTES
+                      ) -> tuple[ak.Array, dict]:
+    """The whole file as one event record (GeV) and notes on what was read (see :func:`iter_darkmachines`)."""
+    return next(iter_darkmachines(path, None, on_bad_line, block_bytes))
+
+
+def _assemble(columns: _Columns) -> ak.Array:
     """The filled columns -> one awkward event record (the arrays are used as they are, not copied)."""
     n = columns.n_ev
     hashes = np.array(sorted(columns.names), np.int64)
-    names = [columns.names[h] for h in hashes]
-    codes = np.array([process_code(name) for name in names], np.uint32)
+    codes = np.array([process_code(columns.names[h]) for h in hashes], np.uint32)
     fields = {}
     for k, (coll, (extra_name, _)) in enumerate(_KINDS.items()):
         obj = columns.objs[k][:, :columns.n_col[k]]
@@ -661,7 +703,7 @@ def _assemble(columns: _Columns) -> tuple[ak.Array, list[str]]:
     else:
         process = np.full(n, codes[0] if n else 0, np.uint32)
     fields["DM"] = ak.zip({"processId": process}, highlevel=False)
-    return ak.Array(ak.contents.RecordArray(list(fields.values()), list(fields), length=n)), names
+    return ak.Array(ak.contents.RecordArray(list(fields.values()), list(fields), length=n))
 
 
 def energy(objects: ak.Array) -> ak.Array:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import awkward as ak
 
-from analysis.io.darkmachines import read_darkmachines
+from analysis.io.darkmachines import iter_darkmachines
 from analysis.io.delphes import iterate_delphes
 from analysis.io.files import FORMATS, OPTIONAL_COLLECTIONS
 from analysis.io.nanoaod import InputError, iterate_nanoaod
@@ -23,8 +23,8 @@ def iterate_input(path: str, format: str = "nanoaod", collections: list[str] | N
                   optional: tuple[str, ...] | list[str] = OPTIONAL_COLLECTIONS, btag: dict | None = None,
                   need_btag: str | None = None) -> Iterator[tuple[ak.Array, dict]]:
     """Read ``path`` (a local file or, for ROOT formats, a ``root://`` URL) of the given format in chunks
-    of at most ``step_size`` events (None: the whole file). The Dark Machines csv is parsed in one
-    compiled pass and then cut into chunks.
+    of at most ``step_size`` events (None: the whole file). The notes of a Dark Machines csv chunk cover
+    the lines read up to its end, so the last chunk's are the file's.
 
     ``collections`` restricts what is read (record names); ``require`` must be present. Missing
     ``optional`` collections are left out rather than refused (default: leptons and photons).
@@ -58,12 +58,11 @@ def _without_notes(chunks: Iterator[ak.Array]) -> Iterator[tuple[ak.Array, dict]
 
 
 def _csv_chunks(path: str, collections, require, on_bad_line: str, step_size: int | None):
-    events, notes = read_darkmachines(path, on_bad_line)
-    if collections is not None:
-        events = events[[c for c in events.fields if c in collections or c in require]]
-    step = max(int(step_size or len(events)), 1)
-    for start in range(0, max(len(events), 1), step):
-        yield events[start:start + step], notes if start == 0 else {}
+    for events, notes in iter_darkmachines(path, step_size, on_bad_line):
+        if collections is not None:
+            events = events[[c for c in events.fields if c in collections or c in require]]
+        yield events, notes
+        del events
 
 
 def read_input(path: str, format: str = "nanoaod", collections: list[str] | None = None,

@@ -8,13 +8,21 @@ lists, numpy arrays at the end. Both results are cross-checked (same event IDs, 
 The reader's one-time cost (loading its compiled kernels from numba's cache, or compiling them on a
 first run) is measured on a one-line file first and printed apart. Goal: >= 20x.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_csv.py [--events 200000] [--seed 1]
+Memory: a file of ``--memory-events`` events and one twice as long (the same lines), each read whole
+and in chunks of ``--step`` events (the skim's default) in a fresh process: its peak resident memory
+while reading (VmHWM, reset after the imports and the kernels' load) above its memory before, with
+events/s over the read's CPU time. Chunks must not grow with the file.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_csv.py [--events 200000] [--seed 1] [--memory-events 1000000]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -22,9 +30,10 @@ import awkward as ak
 import numpy as np
 
 from analysis.generation import generate_sample
-from analysis.io.darkmachines import CODES, read_darkmachines, write_darkmachines
+from analysis.io.darkmachines import CODES, iter_darkmachines, read_darkmachines, write_darkmachines
 from analysis.io.nanoaod import read_events
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEADER = re.compile(r"^\s*(-?\d+);([^;]*);([^;]+);([^;]+);([^;]+)")
 OBJECT = re.compile(r";\s*(j|b|e-|e\+|m-|m\+|g),([^,;]+),([^,;]+),([^,;]+),([^,;\n]+)")
 
@@ -53,16 +62,72 @@ def regex_parse(path: str) -> dict[str, np.ndarray]:
     return {k: np.asarray(v) for k, v in cols.items()}
 
 
-def make_file(path: str, n_events: int, seed: int) -> int:
+def make_lines(seed: int) -> list[str]:
+    """The exporter's csv lines of 500 Pythia 8 ttbar events."""
     with tempfile.TemporaryDirectory() as tmp:
         root = os.path.join(tmp, "ttbar.root")
         generate_sample({"process": "ttbar", "pt_hat_min": 250, "label": "background"}, 500, seed, root)
         write_darkmachines(os.path.join(tmp, "ttbar.csv"), read_events(root), "ttbar")
-        lines = open(os.path.join(tmp, "ttbar.csv")).read().splitlines()
+        return open(os.path.join(tmp, "ttbar.csv")).read().splitlines()
+
+
+def make_file(path: str, n_events: int, lines: list[str]) -> int:
+    """``lines`` repeated with fresh event IDs up to ``n_events``; -> the file's size in bytes."""
     with open(path, "w") as f:
         for i in range(n_events):
             f.write(f"{i};{lines[i % len(lines)].split(';', 1)[1]}\n")
     return os.path.getsize(path)
+
+
+def read_child(path: str, step: int) -> None:
+    """Run in a fresh process: read ``path`` whole (step 0) or in chunks, print events, chunks, CPU
+    seconds, peak and base resident memory (MB) as JSON."""
+    small = path + ".one"
+    with open(path) as f, open(small, "w") as g:
+        g.write(f.readline())
+    read_darkmachines(small)  # the kernels loaded before the base is taken
+    with open("/proc/self/clear_refs", "w") as f:  # the peak so far (the imports') forgotten: VmHWM = VmRSS
+        f.write("5")
+    base = _status_mb("VmRSS")
+    start, n, chunks = time.process_time(), 0, 0
+    for events, _ in iter_darkmachines(path, step or None):
+        n, chunks = n + len(events), chunks + 1
+        del events
+    cpu = time.process_time() - start
+    print(json.dumps({"events": n, "chunks": chunks, "cpu_s": cpu, "base_mb": base, "peak_mb": _status_mb("VmHWM")}))
+
+
+def _status_mb(key: str) -> float:
+    """A memory figure of this process from /proc/self/status (Linux), in MB."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key + ":")) / 1024
+
+
+def run_child(path: str, step: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", path, str(step)], capture_output=True, text=True,
+                         env=os.environ | {"PYTHONPATH": ROOT}, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def memory(lines: list[str], n_events: int, step: int, tmp: str) -> None:
+    """Peak memory of whole and chunked reads of a file and of one twice as long (see the docstring)."""
+    print(f"\nmemory: peak resident memory of the read above the process before it (a fresh process each), "
+          f"chunks of {step:,} events")
+    peaks = {}
+    for n in (n_events, 2 * n_events):
+        path = os.path.join(tmp, f"memory{n}.csv")
+        size = make_file(path, n, lines)
+        for name, s in (("whole", 0), ("chunks", step)):
+            r = run_child(path, s)
+            assert r["events"] == n, r
+            peaks[name, n] = r["peak_mb"] - r["base_mb"]
+            print(f"{n:>10,} events {size / 1e6:7.1f} MB file, {name:6s} ({r['chunks']:3d} chunks): peak "
+                  f"{peaks[name, n]:7.1f} MB  {n / r['cpu_s']:12,.0f} events/s")
+        os.remove(path)
+    for n in (n_events, 2 * n_events):
+        print(f"whole / chunks at {n:,} events: {peaks['whole', n] / peaks['chunks', n]:.1f}x")
+    print(f"chunks, file twice as long: {peaks['chunks', 2 * n_events] / peaks['chunks', n_events]:.2f}x "
+          f"(whole: {peaks['whole', 2 * n_events] / peaks['whole', n_events]:.2f}x)")
 
 
 def main() -> None:
@@ -70,10 +135,16 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=5, help="runs of each parser (best, median, worst shown)")
+    parser.add_argument("--memory-events", type=int, default=1_000_000, help="events of the memory test's smaller file")
+    parser.add_argument("--step", type=int, default=20_000, help="events per chunk in the memory test")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        return read_child(args.child[0], int(args.child[1]))
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "bench.csv")
-        size = make_file(path, args.events, args.seed)
+        lines = make_lines(args.seed)
+        size = make_file(path, args.events, lines)
         small = os.path.join(tmp, "small.csv")
         with open(path) as f, open(small, "w") as g:
             g.write(f.readline())
@@ -106,6 +177,9 @@ def main() -> None:
              "CPU": min(cpu["base"]) / min(cpu["vec"])}
     print(f"speed-up: {ratio['best']:.1f}x best (medians {ratio['medians']:.1f}x, CPU {ratio['CPU']:.1f}x; goal >= 20x); "
           f"one-time kernel load/compile before: {t_warm:.2f} s")
+    if args.memory_events:
+        with tempfile.TemporaryDirectory() as tmp:
+            memory(lines, args.memory_events, args.step, tmp)
 
 
 if __name__ == "__main__":

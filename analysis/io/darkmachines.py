@@ -509,7 +509,7 @@ def _scan(buf, head, process, names, offsets, objs, n_ev, n_col, fast):
 class _Columns:
     """The event record's flat columns, filled block by block by :func:`_scan` and grown (doubling)
     when a block could hold more than their free room, so events are appended in place: no
-    per-block arrays to join at the end."""
+    per-block arrays to join at the end. :meth:`take` hands the first events on as a chunk."""
 
     def __init__(self, events: int, objects: int):
         self.n_ev, self.n_col = 0, np.zeros(4, np.int64)

@@ -216,6 +216,17 @@ def test_darkmachines_chunked_errors_name_the_line_and_empty_files_give_one_chun
     assert len(chunk) == 0 and notes == {"lines": 2, "bad_lines": 0, "bad_line_numbers": [], "processes": {}}
 
 
+def test_darkmachines_gzipped_reads_as_the_text_in_chunks(mixed_csv, tmp_path):
+    """A gzipped csv (its size unknown until read) gives the same chunks and notes as the text."""
+    import gzip
+
+    packed = tmp_path / "mixed.csv.gz"
+    packed.write_bytes(gzip.compress(Path(mixed_csv).read_bytes()))
+    whole, notes = read_darkmachines(mixed_csv, "skip")
+    chunks = list(iter_darkmachines(str(packed), 64, "skip", block_bytes=700))
+    assert [len(c) for c, _ in chunks] == [64, 64, 64, 8] and chunks[-1][1] == notes
+    assert_same_bits(ak.concatenate([c for c, _ in chunks]), whole)
+
 def test_darkmachines_chunked_memory_does_not_grow_with_the_file(generated, tmp_path):
     """Memory allocated while reading (tracemalloc: numpy's arrays, not the per-block scratch of the
     compiled pass) stays the same for a file twice as long in chunks, and grows with it read whole."""

@@ -11,7 +11,8 @@ first run) is measured on a one-line file first and printed apart. Goal: >= 20x.
 The compiled reader is also timed in chunks of ``--step`` events, as the skim reads.
 
 Memory: a file of ``--memory-events`` events and one twice as long (the same lines), each read whole
-and in chunks of ``--step`` events (the skim's default) in a fresh process: its peak resident memory
+and in chunks of ``--step`` events (the skim's default), and skimmed in chunks (``darkmachines_ch3``,
+as SkimEvents does; a skim used to hold the whole read), in a fresh process: its peak resident memory
 while reading (VmHWM, reset after the imports and the kernels' load) above its memory before, with
 events/s over the read's CPU time. Chunks must not grow with the file.
 
@@ -81,20 +82,28 @@ def make_file(path: str, n_events: int, lines: list[str]) -> int:
     return os.path.getsize(path)
 
 
-def read_child(path: str, step: int) -> None:
-    """Run in a fresh process: read ``path`` whole (step 0) or in chunks, print events, chunks, CPU
-    seconds, peak and base resident memory (MB) as JSON."""
-    small = path + ".one"
+def read_child(path: str, step: int, what: str) -> None:
+    """Run in a fresh process: read (``what`` "read") or skim (``darkmachines_ch3``) ``path`` whole (step 0)
+    or in chunks, print events, chunks, CPU seconds, peak and base resident memory (MB) as JSON."""
+    from analysis.config import load_config
+    from analysis.skim import skim_file
+
+    small, selection = path + ".one", load_config("darkmachines_ch3").selection
     with open(path) as f, open(small, "w") as g:
         g.write(f.readline())
-    read_darkmachines(small)  # the kernels loaded before the base is taken
+    skim_file(small, "darkmachines", selection, small + ".root", "bench")  # code and kernels loaded before the base
     with open("/proc/self/clear_refs", "w") as f:  # the peak so far (the imports') forgotten: VmHWM = VmRSS
         f.write("5")
     base = _status_mb("VmRSS")
     start, n, chunks = time.process_time(), 0, 0
-    for events, _ in iter_darkmachines(path, step or None):
-        n, chunks = n + len(events), chunks + 1
-        del events
+    if what == "skim":
+        info = skim_file(path, "darkmachines", selection, path + ".skim.root", "bench", step_size=step or None)
+        n = info["n_generated"]
+        chunks = -(-n // step) if step else 1
+    else:
+        for events, _ in iter_darkmachines(path, step or None):
+            n, chunks = n + len(events), chunks + 1
+            del events
     cpu = time.process_time() - start
     print(json.dumps({"events": n, "chunks": chunks, "cpu_s": cpu, "base_mb": base, "peak_mb": _status_mb("VmHWM")}))
 
@@ -105,22 +114,22 @@ def _status_mb(key: str) -> float:
         return next(int(line.split()[1]) for line in f if line.startswith(key + ":")) / 1024
 
 
-def run_child(path: str, step: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", path, str(step)], capture_output=True, text=True,
+def run_child(path: str, step: int, what: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", path, str(step), what], capture_output=True, text=True,
                          env=os.environ | {"PYTHONPATH": ROOT}, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def memory(lines: list[str], n_events: int, step: int, tmp: str) -> None:
     """Peak memory of whole and chunked reads of a file and of one twice as long (see the docstring)."""
-    print(f"\nmemory: peak resident memory of the read above the process before it (a fresh process each), "
+    print(f"\nmemory: peak resident memory of the read or skim above the process before it (a fresh process each), "
           f"chunks of {step:,} events")
     peaks = {}
     for n in (n_events, 2 * n_events):
         path = os.path.join(tmp, f"memory{n}.csv")
         size = make_file(path, n, lines)
-        for name, s in (("whole", 0), ("chunks", step)):
-            r = run_child(path, s)
+        for name, s, what in (("whole", 0, "read"), ("chunks", step, "read"), ("skim", step, "skim")):
+            r = run_child(path, s, what)
             assert r["events"] == n, r
             peaks[name, n] = r["peak_mb"] - r["base_mb"]
             print(f"{n:>10,} events {size / 1e6:7.1f} MB file, {name:6s} ({r['chunks']:3d} chunks): peak "
@@ -128,8 +137,9 @@ def memory(lines: list[str], n_events: int, step: int, tmp: str) -> None:
         os.remove(path)
     for n in (n_events, 2 * n_events):
         print(f"whole / chunks at {n:,} events: {peaks['whole', n] / peaks['chunks', n]:.1f}x")
-    print(f"chunks, file twice as long: {peaks['chunks', 2 * n_events] / peaks['chunks', n_events]:.2f}x "
-          f"(whole: {peaks['whole', 2 * n_events] / peaks['whole', n_events]:.2f}x)")
+    print(f"file twice as long: chunks {peaks['chunks', 2 * n_events] / peaks['chunks', n_events]:.2f}x, "
+          f"skim {peaks['skim', 2 * n_events] / peaks['skim', n_events]:.2f}x, "
+          f"whole read {peaks['whole', 2 * n_events] / peaks['whole', n_events]:.2f}x")
 
 
 def main() -> None:
@@ -139,10 +149,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs of each parser (best, median, worst shown)")
     parser.add_argument("--memory-events", type=int, default=1_000_000, help="events of the memory test's smaller file")
     parser.add_argument("--step", type=int, default=20_000, help="events per chunk in the memory test")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return read_child(args.child[0], int(args.child[1]))
+        return read_child(args.child[0], int(args.child[1]), args.child[2])
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "bench.csv")
         lines = make_lines(args.seed)

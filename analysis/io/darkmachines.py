@@ -12,11 +12,12 @@ columns in place, with no Python work per line or object: token ends come from a
 compare, the four numbers of an object are checked and converted together by one LLVM vector routine
 (exactly as Python's float() for up to 15 digits), and any line of another shape (blanks, exponents,
 long numbers, errors) is read again byte by byte by the reference reader, which also names what is
-wrong; ``SVJ_PLAIN=1`` reads every line with the reference reader. A per-line regular expression is ~40x slower (benchmarks/bench_csv.py). Jets and b-jets become
-``Jet`` (``btag`` 0/1), leptons ``Electron``/``Muon`` with ``charge``, photons ``Photon``; the process
-name is kept as ``DM_processId`` (CRC32 of the name, the same in every file) with the names in the
-reader's notes. :func:`iter_darkmachines` gives the events in chunks (the skim's ``step_size``), so
-memory follows the chunk and the block, not the file; :func:`read_darkmachines` is its one whole-file chunk.
+wrong; ``SVJ_PLAIN=1`` reads every line with the reference reader. benchmarks/bench_csv.py compares it
+with a per-line regular expression. Jets and b-jets become ``Jet`` (``btag`` 0/1), leptons
+``Electron``/``Muon`` with ``charge``, photons ``Photon``; the process name is kept as ``DM_processId``
+(CRC32 of the name, the same in every file) with the names in the reader's notes.
+:func:`iter_darkmachines` gives the events in chunks (the skim's ``step_size``), so memory follows the
+chunk and the block, not the file; :func:`read_darkmachines` is its one whole-file chunk.
 
 Writing turns the tool's own (generated) events into the same format, so the whole challenge path can
 run on generated data.

@@ -20,6 +20,7 @@ from collections import OrderedDict
 import law
 import luigi
 
+import analysis.forked  # noqa: F401  (shared memory made before luigi forks its workers: the FastJet banner once)
 from analysis.atomic import atomic_paths, read_json, remove_stale, write_json  # noqa: F401  (the tasks' writers)
 from analysis.config import (
     CATALOGUES, CONFIG_DIR, Config, ConfigError, config_path, data_path, load_config, short_hash,

@@ -10,7 +10,8 @@ LAYERS = [
     ["analysis.accelerated", "analysis.atomic",  # run-time switch, file writing
      "analysis.file_lock", "analysis.locks",  # locking (the file lock below the modes that use it)
      "analysis.schema", "analysis.codes",  # the base of the config schemas, the dataset's split/label codes
-     "analysis.btag"],  # the b-tag setting's defaults and check
+     "analysis.btag",  # the b-tag setting's defaults and check
+     "analysis.forked"],  # shared memory of the forked workers of one run
     ["analysis.kinematics", "analysis.models.options"],
     ["analysis.io"],
     ["analysis.generation", "analysis.selection", "analysis.skim"],

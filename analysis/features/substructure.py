@@ -12,7 +12,6 @@ Undefined values are NaN, and only those: see ``registry.compute_features`` for 
 
 from __future__ import annotations
 
-import mmap
 import os
 import sys
 import warnings
@@ -21,20 +20,17 @@ import awkward as ak
 import numba
 import numpy as np
 
+from analysis.forked import FASTJET_BANNER as _BANNER_SHOWN
 from analysis.kinematics.vectors import cartesian, delta_phi, rapidity
 
 # Nsubjettiness' ExclusiveJetAxes recluster with R = JetDefinition::max_allowable_R, so no particle is
 # merged with the beam and all of them end up in the N exclusive axes.
 _KT_AXES_R = 1000.0
 
-# One byte of anonymous shared memory, made when this module is imported (before a scheduler forks its
-# workers), so forked processes share it: the first to cluster lets FastJet print its banner, the others
-# do not (otherwise every luigi worker process prints it once).
-_BANNER_SHOWN = mmap.mmap(-1, 1)
-
 
 def _fastjet():
-    """The fastjet module, its banner printed at most once per run of forked processes."""
+    """The fastjet module, its banner printed at most once per run of forked processes (the flag is shared
+    memory made before luigi forks: analysis/forked.py)."""
     import fastjet
 
     if getattr(_fastjet, "ready", False):

@@ -35,6 +35,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 
+# flock errors that mean "this filesystem has no flock" (not "someone holds it")
+NO_FLOCK = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS)
+
 OWNER = "owner.json"
 log = logging.getLogger(__name__)
 
@@ -159,7 +162,7 @@ def _clear_flock_file(path: str) -> tuple[bool, dict]:
         except BlockingIOError:
             return False, held
         except OSError as e:
-            if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+            if e.errno not in NO_FLOCK:
                 raise
         with contextlib.suppress(FileNotFoundError, IsADirectoryError):  # never removes a lock directory
             if os.path.samestat(os.fstat(fd), os.stat(path)):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import fcntl
 import json
 import os
@@ -26,11 +25,10 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
-from analysis.file_lock import Busy, file_lock
+from analysis.file_lock import NO_FLOCK, Busy, file_lock
 
 MODES = ("auto", "flock", "file", "none")
 LOCKS_ENV = "SVJ_LOCKS"  # overrides law.cfg's [locks] mode
-_NO_FLOCK = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS)
 _FS_TYPES = {0x5346414F: "AFS", 0x65735546: "FUSE"}  # statfs f_type: flock there is local to one machine
 
 
@@ -186,7 +184,7 @@ def _flock(path: str, output: str, wait: bool, on_wait: Callable[[dict], None] |
                 fcntl.flock(fd, fcntl.LOCK_EX)
         except OSError as e:
             os.close(fd)
-            if e.errno not in _NO_FLOCK:
+            if e.errno not in NO_FLOCK:
                 raise
             if strict:
                 with contextlib.suppress(OSError):  # the empty lock file we may have made (no flock to hold it)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.config import data_path
-from analysis.dataset import LABELS, SPLITS
+from analysis.codes import LABELS, SPLITS
 
 SPLIT_CODES = dict(enumerate(SPLITS))
 LABEL_CODES = dict(enumerate(LABELS))
@@ -62,8 +62,7 @@ def scores_table(scores_path: str, dataset_path: str | None = None, level: str =
     s = read_scores(scores_path)
     attrs = s["attrs"]
     samples = np.array(json.loads(attrs["samples"]), dtype=object)
-    splits = np.array([SPLIT_CODES[k] for k in sorted(SPLIT_CODES)], dtype=object)
-    labels = np.array([LABEL_CODES[k] for k in sorted(LABEL_CODES)], dtype=object)
+    splits, labels = np.array(SPLITS, dtype=object), np.array(LABELS, dtype=object)
     if level == "event":
         e = s["events"]
         return pd.DataFrame({"sample": samples[e["sample_id"]], "event": e["event"], "weight": e["weight"],

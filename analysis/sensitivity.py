@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from analysis.challenge import TABLE_COLUMNS, TOTAL_COLUMNS, challenge_rows, total_improvement, write_csv
-from analysis.dataset import LABELS, SPLITS, rows, scaled
+from analysis.codes import LABELS, SPLITS
+from analysis.dataset import rows, scaled
 from analysis.diagnostics import architecture, negative_samples, reconstructions
 from analysis.event_scores import event_index, event_scores
 from analysis.features.lund import LUND_FEATURES

@@ -43,7 +43,7 @@ class JetTables(SampleWorkflow):
             events = read_events(inp["events"].path, ["FatJet", "PFCands", "MET", "genWeight", "event"],
                                  optional=["PFCands"])  # plain NanoAOD: stored jet branches only
             table = jet_table(events, cfg.selection, cfg.features["names"], cfg.dataset["jets_per_event"],
-                              cfg.dataset.get("representations", []))
+                              cfg.dataset["representations"])
         message(self, "input skipped (unreadable)" if table is None else f"{len(table['features'])} rows")
         with atomic_paths(self.output().path) as (tmp,):
             write_table(tmp, table, flow)
@@ -62,7 +62,7 @@ class FeatureDataset(Task):
         """What a background-only model's training rows depend on: the dataset settings and the background
         samples' tables. Each jet's split is its own and the scaler is fitted on training background, so
         adding, removing or changing a signal sample leaves the trainings complete."""
-        backgrounds = [s for s, spec in self.cfg.samples.items() if spec["label"] == "background"]
+        backgrounds = self.cfg.backgrounds
         bkg = [t.config_hash() for t in JetTables.req(self).get_branch_tasks().values() if t.sample in backgrounds]
         return short_hash(self.cfg.dataset, backgrounds, sorted(bkg))
 

@@ -57,7 +57,7 @@ class PlotSignificance(Task):
                          checkpoints={m: inp["train"][m]["best"].path for m in self.cfg.models},
                          negatives={m: inp["train"][m]["negatives"].path for m in self.cfg.models},
                          samples=self.cfg.samples, models=self.cfg.models, cutflows=self.cutflows(),
-                         training_weights=self.cfg.training.get("weights", "xsec"))
+                         training_weights=self.cfg.training["weights"])
 
     def cutflows(self) -> dict[str, list[dict]]:
         """Per sample, its files' cut flows added up (events and genWeight-weighted events after each cut)."""

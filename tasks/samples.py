@@ -45,13 +45,13 @@ class SkimEvents(SampleWorkflow):
         return ExportDarkMachines if fmt == "darkmachines" else GenerateEvents
 
     def workflow_requires(self):
-        formats = {spec.get("format", "nanoaod") for spec in self.cfg.samples.values() if "files" not in spec}
+        formats = {spec["format"] for spec in self.cfg.samples.values() if "files" not in spec}
         return {fmt: self._writer(fmt).req(self) for fmt in sorted(formats)}
 
     def requires(self):
         if self.input_file:
             return {}
-        return self._writer(self.cfg.samples[self.sample].get("format", "nanoaod")).req(self, branch=self.branch)
+        return self._writer(self.cfg.samples[self.sample]["format"]).req(self, branch=self.branch)
 
     def output(self):
         return {"events": self.local_target(f"chunk{self.chunk}.root"),
@@ -66,7 +66,7 @@ class SkimEvents(SampleWorkflow):
             path, fmt, xsec = self.input_file, spec["format"], spec.get("xsec_pb", 1.0)  # data: weight 1
         else:
             inp = self.input()
-            path, fmt, xsec = inp["events"].path, spec.get("format", "nanoaod"), read_json(inp["meta"].path)["xsec_pb"]
+            path, fmt, xsec = inp["events"].path, spec["format"], read_json(inp["meta"].path)["xsec_pb"]
         with atomic_paths(out["events"].path, out["cutflow"].path) as (tmp, cutflow):
             record = skim_or_skip(path, fmt, self.cfg.selection, tmp, f"{self.config_hash()}/{self.branch}",
                                   inputs["on_bad_file"], is_data=spec["label"] == "data", keep=inputs["keep"],

@@ -113,12 +113,12 @@ class TrainModel(BranchLabel, Task, law.LocalWorkflow, RemoteWorkflow):
         data = load_dataset(path)
         train, val = data.rows("train", "background"), data.rows("val", "background")
         test = data.rows("test") & (data.rows(label="background") | data.rows(label="signal"))  # the monitor AUC
-        device = self.cfg.training.get("device", "auto")
+        device = self.cfg.training["device"]
         workdir = self.local_path("work")
         mcfg = self.model_cfg()
         adversary = resolve_config(mcfg)["adversary"]["lambda"]  # mass decorrelation needs the jet mass
         inputs = model_inputs(mcfg, data, path)
-        weight = data["weight"] if self.cfg.training.get("weights", "xsec") == "xsec" else None
+        weight = data["weight"] if self.cfg.training["weights"] == "xsec" else None
         fit = functools.partial(
             train_model, mcfg, inputs(train), inputs(val), workdir,
             seed=int(self.cfg.training["seed"]), device=None if device == "auto" else device,

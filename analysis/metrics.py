@@ -37,9 +37,11 @@ def _scores_weights(score: np.ndarray, weight: np.ndarray | None, name: str) -> 
     return s, w
 
 
-def _n_eff(w: np.ndarray) -> float:
-    """Kish effective sample size (sum w)^2 / sum w^2: the unit-weight count with the same relative error."""
-    return float(w.sum() ** 2 / np.square(w).sum())
+def n_eff(w: np.ndarray) -> float:
+    """Kish effective sample size (sum w)^2 / sum w^2: the unit-weight count with the same relative error
+    (0 for no entries)."""
+    w2 = float(np.square(w).sum())
+    return float(w.sum()) ** 2 / w2 if w2 > 0 else 0.0
 
 
 def _cumulative(score_bkg, score_sig, w_bkg, w_sig) -> dict[str, np.ndarray]:
@@ -64,7 +66,7 @@ def _cumulative(score_bkg, score_sig, w_bkg, w_sig) -> dict[str, np.ndarray]:
         "threshold": np.concatenate([[np.inf], s[last]]),
         "w_b": run(w * is_b), "w2_b": run(np.square(w) * is_b), "n_b": run(is_b),
         "w_s": run(w * (1 - is_b)),
-        "n_eff_b": np.array(_n_eff(wb)), "n_eff_s": np.array(_n_eff(ws)),
+        "n_eff_b": np.array(n_eff(wb)), "n_eff_s": np.array(n_eff(ws)),
     }
 
 
@@ -236,7 +238,7 @@ def sb_vs_cut(score_bkg: np.ndarray, score_sig: np.ndarray, w_bkg: np.ndarray | 
         raise ValueError(f"n_points: need an integer >= 2, got {n_points!r}")
     sb, wb = _scores_weights(score_bkg, w_bkg, "bkg")
     ss, ws = _scores_weights(score_sig, w_sig, "sig")
-    targets = np.geomspace(1.0, min(1.0, 1.0 / _n_eff(wb)), int(n_points))
+    targets = np.geomspace(1.0, min(1.0, 1.0 / n_eff(wb)), int(n_points))
     threshold, eps_b, wb_pass = _quantile_cuts(sb, wb, targets)
     ws_pass = _passing(ss, ws, threshold)
     eps_s = ws_pass / ws.sum()

@@ -21,7 +21,7 @@ from analysis.diagnostics import architecture, negative_samples, reconstructions
 from analysis.event_scores import event_index, event_scores
 from analysis.features.lund import LUND_FEATURES
 from analysis.history import w_auc_correlation
-from analysis.metrics import mass_sculpting, roc_curve, sb_vs_cut, summarize
+from analysis.metrics import mass_sculpting, n_eff, roc_curve, sb_vs_cut, summarize
 from analysis.models.registry import is_graph
 from analysis.plotting.labels import OTHER_PARAMS, mediator_axis, model_label, plain, sample_label
 from analysis.plotting.performance import (plot_auc_comparison, plot_auc_grid, plot_roc, plot_sb_vs_cut,
@@ -55,12 +55,6 @@ def test_scores(data: dict, scores: dict[str, np.ndarray]) -> dict:
                       "signals": {n: per[n] for sid, n in enumerate(names) if sid in signal_ids and n in per},
                       "samples": per}
     return out
-
-
-def n_eff(w: np.ndarray) -> float:
-    """Kish effective number of entries (sum w)^2 / sum w^2 (0 for none)."""
-    w2 = float(np.square(w).sum())
-    return float(w.sum()) ** 2 / w2 if w2 > 0 else 0.0
 
 
 def test_fraction(data: dict) -> np.ndarray:
@@ -280,8 +274,8 @@ def _yield_table(data: dict, ev: dict, samples: dict, cutflows: dict, labels: di
                       f"{xsec * eff * 1000 * lumi:.4g}"]
         else:
             cells += ["", "", "", "", ""]
-        cells += [" / ".join(map(str, jets)), flag(f"{n_eff(ev['weight'][test_ev]):.1f}",
-                                                   n_eff(ev["weight"][test_ev]) < MIN_EFFECTIVE_EVENTS)]
+        n_test = n_eff(ev["weight"][test_ev])
+        cells += [" / ".join(map(str, jets)), flag(f"{n_test:.1f}", n_test < MIN_EFFECTIVE_EVENTS)]
         body.append(cells)
     return Table(f"Yields per sample (expected events after the selection at {lumi:g} fb⁻¹)",
                  ["sample", "", "σ [pb]", "generated (read)", "selected", "weighted eff.",
